@@ -1,0 +1,111 @@
+"""Session fixtures: the real Kafka broker and PostgreSQL, started once.
+
+With GOVBUS_REQUIRE_KAFKA=1 (set by scripts/test.sh, hence CI) a broker or database that cannot
+be had fails every test that needs it; without it those tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from govbus.config import Settings, load_settings
+
+REQUIRED = os.environ.get("GOVBUS_REQUIRE_KAFKA") == "1"
+TEST_BROKER_PORT = 39492
+REPO = Path(__file__).resolve().parent.parent
+
+
+def unavailable(what: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{what} (GOVBUS_REQUIRE_KAFKA=1: a missing service is a failure)")
+    pytest.skip(what)
+
+
+def test_state_dir() -> Path:
+    return Path(os.environ.get("GOVBUS_TEST_STATE_DIR", REPO / ".state" / "test"))
+
+
+@pytest.fixture(scope="session")
+def kafka_settings() -> Iterator[Settings]:
+    """Settings pointing at a running broker: an external one, or the local one started here."""
+    external = os.environ.get("GOVBUS_TEST_BOOTSTRAP")
+    if external:
+        yield load_settings(
+            env={
+                "GOVBUS_BOOTSTRAP_SERVERS": external,
+                "GOVBUS_ADMIN_PASSWORD": os.environ.get("GOVBUS_TEST_ADMIN_PASSWORD", ""),
+                "GOVBUS_STATE_DIR": str(test_state_dir()),
+            }
+        )
+        return
+    from govbus.broker.cluster import LocalCluster
+
+    settings = load_settings(
+        env={
+            "GOVBUS_STATE_DIR": str(test_state_dir()),
+            "GOVBUS_BROKER_PORT": str(TEST_BROKER_PORT),
+            **{k: v for k, v in os.environ.items() if k == "GOVBUS_CACHE_DIR"},
+        }
+    )
+    cluster = LocalCluster(settings)
+    try:
+        cluster.start(timeout=120)
+    except Exception as exc:
+        unavailable(f"cannot start the local Kafka broker: {exc}")
+    yield replace(settings, bootstrap_servers=cluster.bootstrap_servers)
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(kafka_settings: Settings) -> AdminClient:
+    from govbus.kafka_clients import admin_client
+
+    return admin_client(kafka_settings)
+
+
+@dataclass(frozen=True)
+class Department:
+    user: str
+    password: str
+
+
+@pytest.fixture
+def department(admin: AdminClient) -> Iterator[Callable[[str], Department]]:
+    """Factory: a SCRAM user with a unique name, removed (with its ACLs) after the test."""
+    from govbus.reconcile import kafka_admin
+
+    made: list[Department] = []
+
+    def make(label: str) -> Department:
+        dept = Department(f"t-{label}-{uuid.uuid4().hex[:6]}", secrets.token_urlsafe(12))
+        kafka_admin.upsert_scram_user(admin, dept.user, dept.password)
+        made.append(dept)
+        return dept
+
+    yield make
+    for dept in made:
+        acls = [a for a in kafka_admin.list_acls(admin) if a.principal == f"User:{dept.user}"]
+        kafka_admin.delete_acls(admin, acls)
+        kafka_admin.delete_scram_user(admin, dept.user)
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return f"t.{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    dsn = os.environ.get("GOVBUS_TEST_PG_DSN")
+    if not dsn:
+        unavailable("no PostgreSQL: GOVBUS_TEST_PG_DSN is not set (scripts/test.sh starts one)")
+    assert dsn is not None
+    return dsn

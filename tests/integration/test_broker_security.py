@@ -1,0 +1,149 @@
+"""The first security facts, against the real broker: who may write, who may read, who may connect.
+
+A topic's WRITE and READ ACLs name only department A. A may produce and consume; B is refused
+with a topic authorization failure on both; a wrong password and an unauthenticated client
+cannot connect at all.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from govbus import kafka_clients
+from govbus.config import Settings
+from govbus.reconcile import kafka_admin
+from tests.conftest import Department
+
+pytestmark = pytest.mark.kafka
+
+
+def produce_one(producer: Producer, topic: str, value: bytes) -> None:
+    """Produce and flush; raise the delivery error if the broker refused it."""
+    errors: list[KafkaError] = []
+    producer.produce(topic, value=value, on_delivery=lambda err, _m: err and errors.append(err))
+    assert producer.flush(30) == 0, "record not acknowledged within 30 s"
+    if errors:
+        raise KafkaException(errors[0])
+
+
+def consume_until(consumer: Consumer, topic: str, want: int, seconds: float = 30) -> list[bytes]:
+    """Poll until `want` records arrive; raise the first error the broker reports."""
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < want and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            raise KafkaException(msg.error())
+        got.append(msg.value())
+    return got
+
+
+@pytest.fixture
+def owned_topic(
+    admin: AdminClient, department: Callable[[str], Department], topic_name: str
+) -> tuple[str, Department, Department]:
+    a, b = department("a"), department("b")
+    kafka_admin.create_topic(admin, topic_name, partitions=1)
+    kafka_admin.create_acls(
+        admin,
+        kafka_admin.producer_acls(a.user, topic_name)
+        + kafka_admin.consumer_acls(a.user, topic_name)
+        # Both may use their own consumer groups, so B's refusal below is about the topic.
+        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
+        + kafka_admin.group_prefix_acls(b.user, f"{b.user}."),
+    )
+    return topic_name, a, b
+
+
+def _group(dept: Department) -> str:
+    return f"{dept.user}.{uuid.uuid4().hex[:6]}"
+
+
+def test_owner_produces_and_consumes(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    topic, a, _ = owned_topic
+    producer = kafka_clients.producer(kafka_settings, a.user, a.password)
+    for i in range(3):
+        produce_one(producer, topic, f"record-{i}".encode())
+    consumer = kafka_clients.consumer(kafka_settings, a.user, a.password, _group(a))
+    try:
+        got = consume_until(consumer, topic, want=3)
+    finally:
+        consumer.close()
+    assert got == [b"record-0", b"record-1", b"record-2"]
+
+
+def test_other_department_cannot_produce(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    topic, _, b = owned_topic
+    producer = kafka_clients.producer(kafka_settings, b.user, b.password)
+    with pytest.raises(KafkaException) as refused:
+        produce_one(producer, topic, b"not mine to write")
+    assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_other_department_cannot_consume(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    topic, a, b = owned_topic
+    produce_one(kafka_clients.producer(kafka_settings, a.user, a.password), topic, b"secret")
+    consumer = kafka_clients.consumer(kafka_settings, b.user, b.password, _group(b))
+    try:
+        with pytest.raises(KafkaException) as refused:
+            consume_until(consumer, topic, want=1)
+    finally:
+        consumer.close()
+    assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_other_department_cannot_use_the_owners_consumer_group(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    topic, a, b = owned_topic
+    consumer = kafka_clients.consumer(kafka_settings, b.user, b.password, _group(a))
+    try:
+        with pytest.raises(KafkaException) as refused:
+            consume_until(consumer, topic, want=1)
+    finally:
+        consumer.close()
+    assert refused.value.args[0].code() in (
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    )
+
+
+def test_wrong_password_fails_authentication(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    _, a, _ = owned_topic
+    seen = kafka_clients.probe(
+        kafka_clients.client_config(kafka_settings, a.user, a.password + "-wrong")
+    )
+    assert seen.brokers == 0
+    assert seen.authentication_failed, seen.errors
+
+
+def test_unknown_user_fails_authentication(kafka_settings: Settings) -> None:
+    seen = kafka_clients.probe(
+        kafka_clients.client_config(kafka_settings, f"nobody-{uuid.uuid4().hex[:6]}", "x")
+    )
+    assert seen.brokers == 0
+    assert seen.authentication_failed, seen.errors
+
+
+def test_unauthenticated_connection_is_refused(kafka_settings: Settings) -> None:
+    conf = {"bootstrap.servers": kafka_clients.bootstrap_of(kafka_settings)}
+    seen = kafka_clients.probe({**conf, "security.protocol": "PLAINTEXT"})
+    assert seen.brokers == 0
+    assert seen.errors, "a client without SASL got an answer from the broker"
