@@ -1,0 +1,140 @@
+"""The main job: a live story of the exchange on a real broker, printed step by step.
+
+Two departments get SCRAM users; a topic belongs to the first (WRITE and READ name only it).
+The first publishes and reads back; the second is refused on both, as is a wrong password.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException
+
+from govbus import kafka_clients
+from govbus.config import Settings
+from govbus.reconcile import kafka_admin
+
+Printer = Callable[[str], None]
+
+PROVIDER = ("dept-demo-gaj", "市公安局")
+OTHER = ("dept-demo-scjgj", "市市场监督管理局")
+TOPIC = "gov.demo.population-basic"
+
+
+def _produce(settings: Settings, user: str, password: str, records: list[dict[str, str]]) -> int:
+    """Produce and wait for every acknowledgement; raise on the first delivery error."""
+    producer = kafka_clients.producer(settings, user, password)
+    errors: list[KafkaError] = []
+
+    def on_delivery(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            errors.append(err)
+
+    for rec in records:
+        producer.produce(
+            TOPIC,
+            key=rec["id"].encode(),
+            value=json.dumps(rec, ensure_ascii=False).encode(),
+            on_delivery=on_delivery,
+        )
+    remaining = producer.flush(20)
+    if errors:
+        raise KafkaException(errors[0])
+    if remaining:
+        raise TimeoutError(f"{remaining} record(s) not acknowledged within 20 s")
+    return len(records)
+
+
+def _consume(
+    settings: Settings, user: str, password: str, done: Callable[[list[dict[str, str]]], bool]
+) -> list[dict[str, str]]:
+    """Read the topic from the start in the department's own group until `done` says so.
+
+    Raises the broker's error on refusal.
+    """
+    group = f"{user}.demo-{uuid.uuid4().hex[:8]}"
+    consumer = kafka_clients.consumer(settings, user, password, group)
+    try:
+        consumer.subscribe([TOPIC])
+        got: list[dict[str, str]] = []
+        deadline = time.monotonic() + 30
+        while not done(got) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            got.append(json.loads(msg.value() or b"{}"))
+        if got:
+            consumer.commit(asynchronous=False)
+        return got
+    finally:
+        consumer.close()
+
+
+def _expect_refusal(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except KafkaException as exc:
+        err: KafkaError = exc.args[0]
+        return f"{err.name()}: {err.str()}"
+    raise AssertionError("the broker allowed what its ACLs forbid")
+
+
+def run(settings: Settings, out: Printer = print) -> None:
+    admin = kafka_clients.admin_client(settings)
+    out(f"broker: {kafka_clients.bootstrap_of(settings)} (SASL/SCRAM-SHA-512, ACLs enforced)")
+
+    passwords = {}
+    for user, name in (PROVIDER, OTHER):
+        passwords[user] = secrets.token_urlsafe(16)
+        kafka_admin.upsert_scram_user(admin, user, passwords[user])
+        out(f"1. SCRAM user {user} ({name}) created")
+    kafka_admin.create_topic(admin, TOPIC, partitions=3)
+    provider = PROVIDER[0]
+    acls = kafka_admin.producer_acls(provider, TOPIC) + kafka_admin.consumer_acls(provider, TOPIC)
+    kafka_admin.create_acls(admin, acls)
+    # Every department may use consumer groups under its own prefix, and only those.
+    for user, _ in (PROVIDER, OTHER):
+        kafka_admin.create_acls(admin, kafka_admin.group_prefix_acls(user, f"{user}."))
+    out(f"2. topic {TOPIC}: ACLs name only {provider}:")
+    for acl in dict.fromkeys(acls):  # producing and consuming both need DESCRIBE
+        out(f"     ALLOW {acl.principal} {acl.operation.name} on topic {acl.resource_name}")
+
+    records = [
+        {"id": f"demo-{i}", "name": n, "district": d}
+        for i, (n, d) in enumerate([("张三", "天宁区"), ("李四", "钟楼区"), ("王五", "新北区")])
+    ]
+    # A unique run id lets the read-back find this run's records among earlier runs'.
+    run_id = uuid.uuid4().hex[:8]
+    for rec in records:
+        rec["run"] = run_id
+    sent = _produce(settings, provider, passwords[provider], records)
+    out(f"3. {provider} published {sent} records, all acknowledged (acks=all, idempotent)")
+
+    def this_run(got: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [r for r in got if r.get("run") == run_id]
+
+    got = _consume(
+        settings, provider, passwords[provider], lambda got: len(this_run(got)) >= len(records)
+    )
+    seen = this_run(got)
+    out(f"4. {provider} read back {len(seen)} of them: {', '.join(r['name'] for r in seen)}")
+    if {r["name"] for r in seen} != {r["name"] for r in records}:
+        raise RuntimeError(f"read back {len(seen)} records, expected all {len(records)}")
+
+    other = OTHER[0]
+    refusal = _expect_refusal(lambda: _produce(settings, other, passwords[other], records[:1]))
+    out(f"5. {other} tried to publish to {TOPIC}: refused ({refusal})")
+    refusal = _expect_refusal(lambda: _consume(settings, other, passwords[other], bool))
+    out(f"6. {other} tried to read {TOPIC}: refused ({refusal})")
+    probe = kafka_clients.probe(kafka_clients.client_config(settings, provider, "wrong"))
+    if not probe.authentication_failed:
+        raise RuntimeError(f"a wrong password was not refused: {probe.errors}")
+    reason = next(e for e in probe.errors if e.code() == KafkaError._AUTHENTICATION)
+    out(f"7. {provider} with a wrong password: refused ({reason.name()}: {reason.str()})")
+    out("done: one source writes, only granted departments read, the broker enforces both.")
