@@ -198,10 +198,15 @@ class LocalCluster:
                 f"the cluster in {self.root} was formatted with {meta['nodes']} node(s); "
                 f"`govbus broker reset` first to start a {nodes}-node cluster"
             )
-        for addr in self.addresses():
-            self._start_node(classpath, addr)
-        self._wait_ready(timeout)
-        self._wait_for_metadata_snapshot(timeout)
+        started = [addr for addr in self.addresses() if self._start_node(classpath, addr)]
+        try:
+            self._wait_ready(timeout)
+            self._wait_for_metadata_snapshot(timeout)
+        except BrokerError:
+            # Leave nothing half-started behind: it would hold the ports on the next try.
+            for addr in started:
+                self.stop_node(addr.node_id, timeout=30)
+            raise
         return self.status()
 
     def _wait_for_metadata_snapshot(self, timeout: float) -> None:
@@ -217,11 +222,12 @@ class LocalCluster:
                     )
                 time.sleep(0.5)
 
-    def _start_node(self, classpath: Classpath, addr: properties.NodeAddress) -> None:
+    def _start_node(self, classpath: Classpath, addr: properties.NodeAddress) -> bool:
+        """Start one node; False if it was already running (start is idempotent)."""
         node = self.node_dir(addr.node_id)
         pid = self._pid(addr.node_id)
         if pid is not None and _pid_alive(pid):
-            return  # already running: start is idempotent
+            return False
         for port in (addr.port, addr.controller_port):
             if _port_open(port):
                 raise BrokerError(
@@ -239,9 +245,11 @@ class LocalCluster:
                 start_new_session=True,  # survives the CLI that started it
             )
         (node / "pid").write_text(f"{proc.pid}\n", encoding="ascii")
+        return True
 
     def _wait_ready(self, timeout: float) -> None:
-        from govbus.kafka_clients import admin_client  # deferred: keeps `broker --help` fast
+        # deferred: keeps `broker --help` fast
+        from govbus.kafka_clients import admin_config, probe
 
         deadline = time.monotonic() + timeout
         expected = len(self.addresses())
@@ -254,14 +262,15 @@ class LocalCluster:
                         + self.log_tail(st.node_id)
                     )
             if all(st.listening for st in self.status()):
-                try:
-                    admin = admin_client(self.settings, bootstrap=self.bootstrap_servers)
-                    brokers = admin.list_topics(timeout=5).brokers
-                    if len(brokers) == expected:
-                        return
-                    last_error = f"{len(brokers)} of {expected} brokers registered"
-                except Exception as exc:  # librdkafka raises KafkaException while starting
-                    last_error = str(exc)
+                seen = probe(admin_config(self.settings, bootstrap=self.bootstrap_servers), 5)
+                if seen.brokers == expected:
+                    return
+                if seen.authentication_failed:
+                    last_error = "the broker refused the admin's SCRAM login"
+                elif seen.brokers:
+                    last_error = f"{seen.brokers} of {expected} brokers registered"
+                elif seen.errors:
+                    last_error = seen.errors[-1].str()
             time.sleep(0.5)
         raise BrokerError(
             f"the broker did not answer within {timeout:.0f}s ({last_error}); "

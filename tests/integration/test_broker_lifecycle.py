@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from govbus import kafka_clients
-from govbus.broker.cluster import LocalCluster
+from govbus.broker.cluster import BrokerError, LocalCluster
 from govbus.config import Settings, load_settings
 from govbus.reconcile import kafka_admin
 from tests.integration.test_broker_security import consume_until, produce_one
@@ -82,6 +82,14 @@ def test_start_is_idempotent_and_status_reports_ports(single: LocalCluster) -> N
     second = single.start()
     assert [s.pid for s in first] == [s.pid for s in second]
     assert [(s.port, s.controller_port, s.listening) for s in second] == [(39692, 39693, True)]
+
+
+def test_a_start_that_fails_leaves_no_node_running(single: LocalCluster) -> None:
+    with pytest.raises(BrokerError, match="did not answer within"):
+        single.start(timeout=0.5)
+    assert not any(st.running or st.listening for st in single.status())
+    # The ports are free again: the next start succeeds.
+    assert all(st.listening for st in single.start())
 
 
 def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
