@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("start", "stop", "status"),
         help="start (initdb on first use, prints one DSN per database), stop, or status",
     )
-    pg.add_argument("--port", type=int, default=55432, help="port on 127.0.0.1 (default 55432)")
+    pg.add_argument("--port", type=int, default=15432, help="port on 127.0.0.1 (default 15432)")
     pg.add_argument(
         "--database", action="append", default=None, help="database to create (repeatable)"
     )

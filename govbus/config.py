@@ -52,7 +52,7 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     # Local broker management.
     kafka_version: str = "4.1.2"
-    broker_port: int = 39092
+    broker_port: int = 19092
     broker_nodes: int = 1
     broker_heap: str = "512m"
     # A Maven repository (or mirror) URL; empty uses Maven's own settings (~/.m2/settings.xml).

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-DEFAULT_PORT = 55432
+DEFAULT_PORT = 15432
 
 
 class PostgresError(RuntimeError):

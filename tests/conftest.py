@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from govbus.config import Settings, load_settings
 
 REQUIRED = os.environ.get("GOVBUS_REQUIRE_KAFKA") == "1"
-TEST_BROKER_PORT = 39492
+TEST_BROKER_PORT = 19492
 REPO = Path(__file__).resolve().parent.parent
 
 

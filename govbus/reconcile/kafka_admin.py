@@ -5,7 +5,8 @@ Each function waits for the broker's answer: an operation either took effect or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
@@ -53,15 +54,33 @@ def principal(user: str) -> str:
     return f"User:{user}"
 
 
+def _until_visible(check: Callable[[], bool], what: str) -> None:
+    """Wait until the broker shows a change the controller has committed.
+
+    The admin call returns once the controller commits; the broker applies the new metadata a
+    moment later. A client that connects in between would be refused (an ACL not yet there) or
+    let in (an ACL not yet gone), so every change here waits until the broker reports it.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            raise AdminError(f"{what}: committed, but the broker did not show it within {TIMEOUT}s")
+        time.sleep(0.05)
+
+
 def upsert_scram_user(admin: AdminClient, user: str, password: str) -> None:
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
     upsertion = UserScramCredentialUpsertion(user, info, password.encode("utf-8"), None)
-    _wait(admin.alter_user_scram_credentials([upsertion]), f"creating SCRAM user {user!r}")
+    what = f"creating SCRAM user {user!r}"
+    _wait(admin.alter_user_scram_credentials([upsertion]), what)
+    _until_visible(lambda: user in scram_users(admin), what)
 
 
 def delete_scram_user(admin: AdminClient, user: str) -> None:
     deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
-    _wait(admin.alter_user_scram_credentials([deletion]), f"deleting SCRAM user {user!r}")
+    what = f"deleting SCRAM user {user!r}"
+    _wait(admin.alter_user_scram_credentials([deletion]), what)
+    _until_visible(lambda: user not in scram_users(admin), what)
 
 
 def scram_users(admin: AdminClient) -> set[str]:
@@ -152,9 +171,10 @@ def group_prefix_acls(user: str, prefix: str) -> list[Acl]:
 
 
 def create_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
-    bindings = [a.binding() for a in dict.fromkeys(acls)]  # the broker API rejects duplicates
-    if bindings:
-        _wait(admin.create_acls(bindings), "creating ACLs")
+    wanted = list(dict.fromkeys(acls))  # the broker API rejects duplicates
+    if wanted:
+        _wait(admin.create_acls([a.binding() for a in wanted]), "creating ACLs")
+        _until_visible(lambda: set(wanted) <= list_acls(admin), "creating ACLs")
 
 
 def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
@@ -172,6 +192,8 @@ def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
     ]
     if filters:
         _wait(admin.delete_acls(filters), "deleting ACLs")
+        gone = set(acls)
+        _until_visible(lambda: not gone & list_acls(admin), "deleting ACLs")
 
 
 def list_acls(admin: AdminClient) -> set[Acl]:

@@ -32,7 +32,7 @@ def _cluster(tmp_path: Path, port: int, nodes: int) -> LocalCluster:
 
 @pytest.fixture
 def single(tmp_path: Path) -> Iterator[LocalCluster]:
-    cluster = _cluster(tmp_path, 39692, 1)
+    cluster = _cluster(tmp_path, 19692, 1)
     yield cluster
     cluster.stop()
 
@@ -81,7 +81,7 @@ def test_start_is_idempotent_and_status_reports_ports(single: LocalCluster) -> N
     first = single.start()
     second = single.start()
     assert [s.pid for s in first] == [s.pid for s in second]
-    assert [(s.port, s.controller_port, s.listening) for s in second] == [(39692, 39693, True)]
+    assert [(s.port, s.controller_port, s.listening) for s in second] == [(19692, 19693, True)]
 
 
 def test_a_start_that_fails_leaves_no_node_running(single: LocalCluster) -> None:
@@ -93,10 +93,10 @@ def test_a_start_that_fails_leaves_no_node_running(single: LocalCluster) -> None
 
 
 def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
-    cluster = _cluster(tmp_path, 39792, 3)
+    cluster = _cluster(tmp_path, 19792, 3)
     try:
         statuses = cluster.start(nodes=3)
-        assert [s.port for s in statuses] == [39792, 39892, 39992]
+        assert [s.port for s in statuses] == [19792, 19892, 19992]
         assert all(s.listening for s in statuses)
         settings = _settings(cluster)
         admin = kafka_clients.admin_client(settings)
