@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything govbus needs on a fresh Debian machine, idempotently:
-# system packages (Java 17+, Maven, and with --test also PostgreSQL and kcat), a virtualenv
+# system packages (Java 17+, Maven, and with --test also PostgreSQL), a virtualenv
 # in .venv with govbus installed, and the verified Kafka broker classpath in the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,6 @@ have_java17 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ "$want_test" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-  command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"

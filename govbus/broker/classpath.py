@@ -9,12 +9,15 @@ repository checksum does not match. On top of that every jar must match the SHA-
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 POM_TEMPLATE = "kafka-classpath.xml"
 
@@ -159,13 +162,19 @@ def install(version: str, cache_dir: Path, repo_url: str = "") -> Classpath:
     read_lock(version)  # fail before any download when the version is not pinned
     target = cache_dir / f"kafka-{version}" / "libs"
     if target.is_dir():
-        verify(target, version)
-        return Classpath(version, target)
+        try:
+            verify(target, version)
+            return Classpath(version, target)
+        except InstallError as exc:
+            # The lock changed since the last install (or a jar was altered): fetch it afresh;
+            # the new set is verified like any other before it replaces the old one.
+            log.warning("%s; fetching the classpath again", exc)
     staging = target.with_name("libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     _resolve(version, staging, repo_url, staging.parent)
     verify(staging, version)
+    shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # only a verified classpath ever appears under its final name
     return Classpath(version, target)
 

@@ -61,3 +61,17 @@ def test_missing_java_says_how_to_install_it() -> None:
 
 def test_java_on_this_machine_is_new_enough() -> None:
     assert classpath.java_major_version() >= 17
+
+
+def test_a_cache_that_no_longer_matches_the_lock_is_fetched_again(
+    installed: classpath.Classpath, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    libs = cache / f"kafka-{installed.version}" / "libs"
+    shutil.copytree(installed.libs, libs)
+    stale = sorted(libs.glob("*.jar"))[0]
+    stale.unlink()  # as after an upgrade that added a jar to the lock
+    fresh = classpath.install(installed.version, cache)
+    assert fresh.libs == libs
+    classpath.verify(fresh.libs, installed.version)
+    assert stale.exists()
