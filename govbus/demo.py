@@ -138,3 +138,5 @@ def run(settings: Settings, out: Printer = print) -> None:
     reason = next(e for e in probe.errors if e.code() == KafkaError._AUTHENTICATION)
     out(f"7. {provider} with a wrong password: refused ({reason.name()}: {reason.str()})")
     out("done: one source writes, only granted departments read, the broker enforces both.")
+    if not settings.bootstrap_servers:
+        out("(the local broker keeps running; `govbus broker stop` stops it)")
