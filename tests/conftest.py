@@ -109,3 +109,23 @@ def pg_dsn() -> str:
         unavailable("no PostgreSQL: GOVBUS_TEST_PG_DSN is not set (scripts/test.sh starts one)")
     assert dsn is not None
     return dsn
+
+
+@pytest.fixture
+def owned_topic(
+    admin: AdminClient, department: Callable[[str], Department], topic_name: str
+) -> tuple[str, Department, Department]:
+    """A topic whose WRITE and READ ACLs name only department A; B exists but holds neither."""
+    from govbus.reconcile import kafka_admin
+
+    a, b = department("a"), department("b")
+    kafka_admin.create_topic(admin, topic_name, partitions=1)
+    kafka_admin.create_acls(
+        admin,
+        kafka_admin.producer_acls(a.user, topic_name)
+        + kafka_admin.consumer_acls(a.user, topic_name)
+        # Both may use their own consumer groups, so B's refusals are about the topic.
+        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
+        + kafka_admin.group_prefix_acls(b.user, f"{b.user}."),
+    )
+    return topic_name, a, b

@@ -138,23 +138,22 @@ class Acl:
         )
 
 
-def producer_acls(user: str, topic: str) -> list[Acl]:
-    """WRITE implies idempotent writes (KIP-679); DESCRIBE lets the client fetch metadata."""
-    p = principal(user)
-    lit = ResourcePatternType.LITERAL
+def _topic_acls(user: str, topic: str, operation: AclOperation) -> list[Acl]:
+    """The operation plus DESCRIBE, which every client needs to fetch the topic's metadata."""
+    p, lit = principal(user), ResourcePatternType.LITERAL
     return [
-        Acl(ResourceType.TOPIC, topic, lit, p, AclOperation.WRITE),
+        Acl(ResourceType.TOPIC, topic, lit, p, operation),
         Acl(ResourceType.TOPIC, topic, lit, p, AclOperation.DESCRIBE),
     ]
+
+
+def producer_acls(user: str, topic: str) -> list[Acl]:
+    """WRITE, which also covers idempotent produce (KIP-679)."""
+    return _topic_acls(user, topic, AclOperation.WRITE)
 
 
 def consumer_acls(user: str, topic: str) -> list[Acl]:
-    p = principal(user)
-    lit = ResourcePatternType.LITERAL
-    return [
-        Acl(ResourceType.TOPIC, topic, lit, p, AclOperation.READ),
-        Acl(ResourceType.TOPIC, topic, lit, p, AclOperation.DESCRIBE),
-    ]
+    return _topic_acls(user, topic, AclOperation.READ)
 
 
 def group_prefix_acls(user: str, prefix: str) -> list[Acl]:

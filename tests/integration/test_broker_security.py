@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 
 from govbus import kafka_clients
 from govbus.config import Settings
-from govbus.reconcile import kafka_admin
 from tests.conftest import Department
 
 pytestmark = pytest.mark.kafka
@@ -45,23 +42,6 @@ def consume_until(consumer: Consumer, topic: str, want: int, seconds: float = 30
             raise KafkaException(msg.error())
         got.append(msg.value())
     return got
-
-
-@pytest.fixture
-def owned_topic(
-    admin: AdminClient, department: Callable[[str], Department], topic_name: str
-) -> tuple[str, Department, Department]:
-    a, b = department("a"), department("b")
-    kafka_admin.create_topic(admin, topic_name, partitions=1)
-    kafka_admin.create_acls(
-        admin,
-        kafka_admin.producer_acls(a.user, topic_name)
-        + kafka_admin.consumer_acls(a.user, topic_name)
-        # Both may use their own consumer groups, so B's refusal below is about the topic.
-        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
-        + kafka_admin.group_prefix_acls(b.user, f"{b.user}."),
-    )
-    return topic_name, a, b
 
 
 def _group(dept: Department) -> str:

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from govbus import kafka_clients
 from govbus.broker.classpath import install
 from govbus.config import Settings
-from govbus.reconcile import kafka_admin
 from tests.conftest import Department
 
 pytestmark = pytest.mark.kafka
@@ -60,22 +57,6 @@ def console(
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=90, check=False)
 
 
-@pytest.fixture
-def granted(
-    admin: AdminClient, department: Callable[[str], Department], topic_name: str
-) -> tuple[str, Department, Department]:
-    a, b = department("java-a"), department("java-b")
-    kafka_admin.create_topic(admin, topic_name, partitions=1)
-    kafka_admin.create_acls(
-        admin,
-        kafka_admin.producer_acls(a.user, topic_name)
-        + kafka_admin.consumer_acls(a.user, topic_name)
-        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
-        + kafka_admin.group_prefix_acls(b.user, f"{b.user}."),
-    )
-    return topic_name, a, b
-
-
 def consume_args(topic: str, dept: Department, want: int) -> list[str]:
     return [
         "--topic",
@@ -91,9 +72,9 @@ def consume_args(topic: str, dept: Department, want: int) -> list[str]:
 
 
 def test_owner_produces_and_consumes_with_kafkas_console_tools(
-    kafka_settings: Settings, tmp_path: Path, granted: tuple[str, Department, Department]
+    kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
-    topic, a, _ = granted
+    topic, a, _ = owned_topic
     sent = console(
         kafka_settings, tmp_path, a, a.password, PRODUCER, "--topic", topic, stdin="甲\n乙\n"
     )
@@ -104,9 +85,9 @@ def test_owner_produces_and_consumes_with_kafkas_console_tools(
 
 
 def test_other_department_cannot_write(
-    kafka_settings: Settings, tmp_path: Path, granted: tuple[str, Department, Department]
+    kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
-    topic, _, b = granted
+    topic, _, b = owned_topic
     proc = console(
         kafka_settings, tmp_path, b, b.password, PRODUCER, "--topic", topic, stdin="not mine\n"
     )
@@ -115,9 +96,9 @@ def test_other_department_cannot_write(
 
 
 def test_other_department_cannot_read(
-    kafka_settings: Settings, tmp_path: Path, granted: tuple[str, Department, Department]
+    kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
-    topic, a, b = granted
+    topic, a, b = owned_topic
     sent = console(
         kafka_settings, tmp_path, a, a.password, PRODUCER, "--topic", topic, stdin="secret\n"
     )
@@ -130,9 +111,9 @@ def test_other_department_cannot_read(
 
 
 def test_wrong_password_fails_authentication(
-    kafka_settings: Settings, tmp_path: Path, granted: tuple[str, Department, Department]
+    kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
-    topic, a, _ = granted
+    topic, a, _ = owned_topic
     proc = console(kafka_settings, tmp_path, a, "wrong", CONSUMER, *consume_args(topic, a, 1))
     assert "Processed a total of 0 messages" in proc.stderr
     assert "SaslAuthenticationException" in proc.stdout + proc.stderr, proc
