@@ -1,0 +1,141 @@
+"""The canonical dict/YAML form of the catalog: the sample survives every round trip, and a
+malformed document is rejected with the path (and file, line, column) of what is wrong."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from govbus.catalog.spec import CatalogSpec, SpecError
+from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, dump_yaml, load_yaml, to_yaml_text
+
+
+@pytest.fixture(scope="module")
+def sample() -> CatalogSpec:
+    return load_yaml(SAMPLE_CATALOG_PATH)
+
+
+@pytest.fixture
+def sample_dict(sample: CatalogSpec) -> dict[str, Any]:
+    return copy.deepcopy(sample.to_dict())
+
+
+def test_sample_is_a_realistic_changzhou_catalog(sample: CatalogSpec) -> None:
+    assert len(sample.departments) >= 12
+    assert len(sample.resources) >= 25
+    assert {d.region for d in sample.departments} == {"320400", "320402", "320412"}
+    assert {r.share_type for r in sample.resources} == {"unconditional", "conditional", "none"}
+    assert {r.classification for r in sample.resources} == {"base", "theme", "department"}
+    assert {r.base_category for r in sample.resources if r.base_category} == {
+        "population",
+        "legal-entity",
+        "natural-resources",
+        "e-license",
+        "credit",
+    }
+    assert {r.key.subject_type for r in sample.resources} == {
+        "natural-person",
+        "legal-entity",
+        "other",
+    }
+
+
+def test_dict_round_trip_of_the_sample(sample: CatalogSpec) -> None:
+    assert CatalogSpec.from_dict(sample.to_dict()) == sample
+
+
+def test_yaml_text_round_trip_is_stable(sample: CatalogSpec, tmp_path: Path) -> None:
+    text = to_yaml_text(sample)
+    assert CatalogSpec.from_dict(yaml.safe_load(text)) == sample
+    assert "常州市公安局" in text  # allow_unicode: Chinese stays readable
+    path = tmp_path / "catalog.yaml"
+    dump_yaml(sample, path)
+    assert load_yaml(path) == sample
+    dump_yaml(load_yaml(path), path)
+    assert path.read_text(encoding="utf-8") == text
+
+
+def test_yaml_keeps_the_canonical_field_order(sample: CatalogSpec) -> None:
+    text = to_yaml_text(sample)
+    assert text.index("departments:") < text.index("resources:")
+    first = text[text.index("resources:") :]
+    assert first.index("code:") < first.index("name:") < first.index("provider:")
+
+
+def _spec_error(data: dict[str, Any]) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        CatalogSpec.from_dict(data)
+    return info.value
+
+
+def test_bad_enum_names_the_field_and_the_choices(sample_dict: dict[str, Any]) -> None:
+    sample_dict["resources"][0]["share_type"] = "partial"
+    err = _spec_error(sample_dict)
+    assert err.path == "resources[0].share_type"
+    assert "'partial'" in err.message
+    assert "unconditional, conditional, none" in err.message
+
+
+def test_bad_uscc_names_the_department_and_the_check_character(
+    sample_dict: dict[str, Any],
+) -> None:
+    code = sample_dict["departments"][1]["code"]
+    sample_dict["departments"][1]["code"] = code[:17] + ("0" if code[17] != "0" else "1")
+    err = _spec_error(sample_dict)
+    assert err.path == "departments[1].code"
+    assert "check character" in err.message
+    assert "GB 32100-2015" in err.message
+
+
+def test_unknown_field_is_reported_with_its_path(sample_dict: dict[str, Any]) -> None:
+    sample_dict["resources"][2]["items"][0]["colour"] = "red"
+    err = _spec_error(sample_dict)
+    assert err.path == "resources[2].items[0]"
+    assert "colour" in err.message
+
+
+def test_bad_date_says_what_is_expected(sample_dict: dict[str, Any]) -> None:
+    sample_dict["resources"][3]["publish_date"] = "2024-13-01"
+    err = _spec_error(sample_dict)
+    assert err.path == "resources[3].publish_date"
+    assert "2026-01-31" in err.message
+
+
+def test_load_prefixes_structural_errors_with_the_file_name(
+    sample_dict: dict[str, Any], tmp_path: Path
+) -> None:
+    sample_dict["resources"][0]["format"] = "fax"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(sample_dict, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_yaml(path)
+    assert info.value.path == f"{path}: resources[0].format"
+    assert "'fax'" in str(info.value)
+
+
+def test_load_reports_yaml_syntax_errors_with_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("departments:\n  - id: cz-gaj\n    name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_yaml(path)
+    assert info.value.path.startswith(f"{path}:")
+    line, column = info.value.path.rsplit(":", 2)[1:]
+    assert int(line) >= 3 and int(column) >= 1
+    assert "invalid YAML" in info.value.message
+
+
+def test_load_of_a_missing_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(SpecError) as info:
+        load_yaml(path)
+    assert info.value.path == str(path)
+
+
+def test_an_empty_file_is_an_empty_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+    assert load_yaml(path) == CatalogSpec()
