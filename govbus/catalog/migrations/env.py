@@ -1,0 +1,43 @@
+"""Alembic environment: migrates the connection ``CatalogStore.migrate`` hands over.
+
+Alembic is configured in code (no alembic.ini): the store puts its open connection in
+``config.attributes["connection"]``; run by hand, ``sqlalchemy.url`` is used instead.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+from govbus.catalog.model import Base
+
+
+def _migrate(connection: sa.Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite cannot ALTER most things; batch mode recreates the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _migrate(connection)
+        return
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database: pass a connection or set sqlalchemy.url")
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            _migrate(conn)
+    finally:
+        engine.dispose()
+
+
+run()

@@ -1,0 +1,1 @@
+"""Migration scripts (a package only so that installation ships them; Alembic skips this file)."""
