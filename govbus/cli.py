@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pg.set_defaults(handler=_postgres)
 
+    from govbus.catalog.cli import register as register_catalog
+
+    register_catalog(sub)
+
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
     )
@@ -170,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `govbus ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one line a user can act on; GOVBUS_DEBUG=1 for the traceback
         import os
 
@@ -204,10 +213,26 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     from govbus.broker.classpath import InstallError
     from govbus.broker.cluster import BrokerError
+    from govbus.catalog.rules import CatalogRuleError
+    from govbus.catalog.sheets import SheetError
+    from govbus.catalog.spec import SpecError
+    from govbus.identifiers import IdentifierError
     from govbus.local_postgres import PostgresError
     from govbus.reconcile.kafka_admin import AdminError
 
-    return (ConfigError, InstallError, BrokerError, PostgresError, AdminError, KafkaException)
+    return (
+        ConfigError,
+        InstallError,
+        BrokerError,
+        PostgresError,
+        AdminError,
+        KafkaException,
+        SpecError,
+        CatalogRuleError,
+        SheetError,
+        IdentifierError,
+        FileNotFoundError,
+    )
 
 
 if __name__ == "__main__":

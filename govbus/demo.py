@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from govbus import kafka_clients
 from govbus.config import Settings
@@ -85,9 +86,51 @@ def _expect_refusal(action: Callable[[], object]) -> str:
     raise AssertionError("the broker allowed what its ACLs forbid")
 
 
+def catalog_story(settings: Settings, out: Printer = print) -> None:
+    """Load the sample catalog of Changzhou and ask it who holds an item (article 17)."""
+    from govbus.catalog.search import SearchIndex
+    from govbus.catalog.store import CatalogStore
+    from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    store.migrate()
+    spec = load_yaml(SAMPLE_CATALOG_PATH)
+    number = store.apply(spec, author="demo", reason="load the sample catalog of Changzhou")
+    items = sum(len(r.items) for r in spec.resources)
+    out(
+        f"catalog: version {number} ({len(spec.departments)} departments, "
+        f"{len(spec.resources)} resources, {items} info items; every sharing rule passes)"
+    )
+    query = "公民身份号码"
+    out(f"catalog search {query!r} (article 17: who already holds it?):")
+    for hit in SearchIndex.build(store.current()).search(query, limit=3):
+        out(f"   {hit.resource_name} {hit.resource_code} — {hit.role}: {hit.department_name}")
+        out(f"      {hit.how_to_get}")
+    store.dispose()
+
+
+def relay_catalog_events(settings: Settings, admin: AdminClient, out: Printer) -> None:
+    """Every catalog change left through the outbox; publish what is pending."""
+    from govbus.catalog.outbox import OutboxRelay
+    from govbus.catalog.store import CatalogStore
+
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    relay = OutboxRelay.for_settings(store, settings)
+    try:
+        relay.ensure_topic(admin)
+        sent = relay.run_all()
+    finally:
+        relay.close()
+        store.dispose()
+    out(f"catalog events relayed to the compacted topic {relay.topic}: {sent} pending sent")
+
+
 def run(settings: Settings, out: Printer = print) -> None:
+    catalog_story(settings, out)
     admin = kafka_clients.admin_client(settings)
     out(f"broker: {kafka_clients.bootstrap_of(settings)} (SASL/SCRAM-SHA-512, ACLs enforced)")
+    relay_catalog_events(settings, admin, out)
 
     passwords = {}
     for user, name in (PROVIDER, OTHER):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal, get_args
 
 from govbus.identifiers import IdentifierError, parse_resource_code, validate_uscc
@@ -275,10 +276,12 @@ def _resource_dict(r: Resource) -> dict[str, Any]:
 # --- parsing with paths -------------------------------------------------------------------------
 
 
-def _only_keys(data: object, path: str, allowed: set[str]) -> Mapping[str, Any]:
+def _only_keys(data: object, path: str, allowed: Set[str]) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise SpecError(path, f"expected a mapping, got {type(data).__name__}")
-    unknown = sorted(set(map(str, data)) - allowed)
+    if data.keys() <= allowed:  # the common case, without building a sorted list
+        return data
+    unknown = sorted(set(map(str, data)) - set(allowed))
     if unknown:
         raise SpecError(path, f"unknown field(s) {', '.join(unknown)}; known: {sorted(allowed)}")
     return data
@@ -303,10 +306,15 @@ def _str(data: Mapping[str, Any], key: str, path: str, *, required: bool = True)
     return value.strip()
 
 
+@cache
+def _allowed(kind: Any) -> frozenset[str]:
+    return frozenset(get_args(kind))
+
+
 def _choice(data: Mapping[str, Any], key: str, path: str, kind: Any, default: Any = None) -> Any:
     value = data.get(key, default)
-    allowed = get_args(kind)
-    if value not in allowed:
+    if value not in _allowed(kind):
+        allowed = get_args(kind)
         shown = "missing" if value is None else repr(value)
         raise SpecError(f"{path}.{key}", f"{shown} is not one of {', '.join(allowed)}")
     return value
@@ -316,7 +324,7 @@ def _choices(data: Mapping[str, Any], key: str, path: str, kind: Any) -> tuple[A
     values = _list(data.get(key), f"{path}.{key}")
     allowed = get_args(kind)
     for n, value in enumerate(values):
-        if value not in allowed:
+        if value not in _allowed(kind):
             raise SpecError(f"{path}.{key}[{n}]", f"{value!r} is not one of {', '.join(allowed)}")
     return tuple(values)
 
@@ -364,8 +372,8 @@ def _department(data: object, path: str) -> Department:
     )
 
 
-def _item(data: object, path: str) -> InfoItem:
-    fields_ = {
+_ITEM_FIELDS = frozenset(
+    {
         "name",
         "code",
         "data_type",
@@ -378,7 +386,11 @@ def _item(data: object, path: str) -> InfoItem:
         "compare",
         "tolerance",
     }
-    d = _only_keys(data, path, fields_)
+)
+
+
+def _item(data: object, path: str) -> InfoItem:
+    d = _only_keys(data, path, _ITEM_FIELDS)
     code = _str(d, "code", path)
     if not _ITEM_CODE.fullmatch(code):
         raise SpecError(f"{path}.code", f"{code!r} must be lower-case letters, digits and '_'")
