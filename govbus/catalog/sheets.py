@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -779,20 +780,7 @@ def _resource_row(r: Resource) -> dict[str, object]:
 
 
 def _item_row(r: Resource, i: InfoItem) -> dict[str, object]:
-    return {
-        "resource": r.code,
-        "name": i.name,
-        "code": i.code,
-        "data_type": i.data_type,
-        "length": i.length,
-        "required": i.required,
-        "base_item": i.base_item,
-        "sensitivity": i.sensitivity,
-        "shareable_to_all": i.shareable_to_all,
-        "mask": i.mask,
-        "compare": i.compare,
-        "tolerance": i.tolerance,
-    }
+    return {"resource": r.code, **dataclasses.asdict(i)}
 
 
 def _rows(spec: CatalogSpec) -> dict[str, list[dict[str, object]]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any, Literal, get_args
 
@@ -223,19 +223,10 @@ _ITEM_DEFAULTS = InfoItem(name="", code="", data_type="C")
 
 def _item_dict(i: InfoItem) -> dict[str, Any]:
     out: dict[str, Any] = {"name": i.name, "code": i.code, "data_type": i.data_type}
-    for name in (
-        "length",
-        "required",
-        "base_item",
-        "sensitivity",
-        "shareable_to_all",
-        "mask",
-        "compare",
-        "tolerance",
-    ):
-        value = getattr(i, name)
-        if value != getattr(_ITEM_DEFAULTS, name):
-            out[name] = value
+    for f in fields(InfoItem):
+        value = getattr(i, f.name)
+        if f.name not in out and value != getattr(_ITEM_DEFAULTS, f.name):
+            out[f.name] = value
     return out
 
 
@@ -372,21 +363,7 @@ def _department(data: object, path: str) -> Department:
     )
 
 
-_ITEM_FIELDS = frozenset(
-    {
-        "name",
-        "code",
-        "data_type",
-        "length",
-        "required",
-        "base_item",
-        "sensitivity",
-        "shareable_to_all",
-        "mask",
-        "compare",
-        "tolerance",
-    }
-)
+_ITEM_FIELDS = frozenset(f.name for f in fields(InfoItem))
 
 
 def _item(data: object, path: str) -> InfoItem:
@@ -433,29 +410,7 @@ def _date(data: Mapping[str, Any], key: str, path: str) -> dt.date:
     raise SpecError(f"{path}.{key}", f"expected a date like 2026-01-31, got {value!r}")
 
 
-_RESOURCE_FIELDS = {
-    "code",
-    "name",
-    "provider",
-    "abstract",
-    "format",
-    "category",
-    "items",
-    "key",
-    "share_type",
-    "update_cycle",
-    "publish_date",
-    "share_conditions",
-    "share_methods",
-    "purposes",
-    "open_to_public",
-    "open_conditions",
-    "related",
-    "base_category",
-    "lead_department",
-    "legal_basis",
-    "holders",
-}
+_RESOURCE_FIELDS = frozenset(f.name for f in fields(Resource))
 
 
 def _resource(data: object, path: str) -> Resource:

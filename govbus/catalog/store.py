@@ -12,6 +12,7 @@ normalised tables, marks article 9 deadlines met and writes the catalog events t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
@@ -542,23 +543,7 @@ class CatalogStore:
                 }
             )
             for n, i in enumerate(r.items):
-                items.append(
-                    {
-                        "resource": r.code,
-                        "code": i.code,
-                        "position": n,
-                        "name": i.name,
-                        "data_type": i.data_type,
-                        "length": i.length,
-                        "required": i.required,
-                        "base_item": i.base_item,
-                        "sensitivity": i.sensitivity,
-                        "shareable_to_all": i.shareable_to_all,
-                        "mask": i.mask,
-                        "compare": i.compare,
-                        "tolerance": i.tolerance,
-                    }
-                )
+                items.append({"resource": r.code, "position": n, **dataclasses.asdict(i)})
             key_items = dict.fromkeys(r.key.items)  # a repeated key item is one row
             keys += [
                 {"resource": r.code, "item": item, "position": n}
