@@ -19,7 +19,8 @@ from confluent_kafka.admin import AdminClient
 from govbus.config import Settings, load_settings
 
 REQUIRED = os.environ.get("GOVBUS_REQUIRE_KAFKA") == "1"
-TEST_BROKER_PORT = 19492
+# Another port lets a second test session run beside this one (e.g. CI next to development).
+TEST_BROKER_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))
 REPO = Path(__file__).resolve().parent.parent
 
 
