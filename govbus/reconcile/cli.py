@@ -1,0 +1,62 @@
+"""`govbus plan` and `govbus apply`: make the broker match what the catalog (and grants) say."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from govbus.config import Settings
+
+
+def _plan_for(settings: Settings) -> tuple[Any, Any]:
+    from govbus import kafka_clients
+    from govbus.broker.properties import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
+    from govbus.catalog.store import CatalogStore
+    from govbus.reconcile.desired import desired_state
+    from govbus.reconcile.plan import Scope, make_plan, read_actual
+
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    store.migrate()
+    spec = store.current()
+    store.dispose()
+    desired = desired_state(spec, grants=())  # grants arrive with share requests (issue 5)
+    admin = kafka_clients.admin_client(settings)
+    protected = frozenset({settings.admin_username, ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
+    plan = make_plan(desired, read_actual(admin, scope=Scope(protected_users=protected)))
+    return plan, admin
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    plan, _ = _plan_for(settings)
+    lines = plan.render()
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no changes: the broker matches the catalog")
+    return 0
+
+
+def _apply(args: argparse.Namespace, settings: Settings) -> int:
+    from govbus.reconcile.plan import apply
+    from govbus.reconcile.secrets import PasswordStore
+
+    plan, admin = _plan_for(settings)
+    result = apply(
+        plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
+    )
+    for line in result.render():
+        print(line)
+    if result.skipped:
+        print("topics holding data were not deleted; re-run with --delete-topics to delete them")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sub.add_parser(
+        "plan", help="show how the broker differs from the catalog (create/alter/delete, why)"
+    ).set_defaults(handler=_plan)
+    p = sub.add_parser("apply", help="create, alter and delete until the broker matches")
+    p.add_argument(
+        "--delete-topics", action="store_true", help="also delete topics (and their data)"
+    )
+    p.set_defaults(handler=_apply)

@@ -1,0 +1,236 @@
+"""The broker state derived from the catalog: who may write, who may read, how topics behave."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
+
+from govbus.catalog.generate import generate_catalog
+from govbus.catalog.spec import CatalogSpec, Resource
+from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.reconcile import secrets as reconcile_secrets
+from govbus.reconcile.desired import (
+    CATALOG_RELAY_USER,
+    CATALOG_TOPIC,
+    DesiredState,
+    DesiredStateError,
+    Grant,
+    desired_state,
+    dlq_topic,
+    resource_topic,
+)
+from govbus.reconcile.kafka_admin import Acl
+from govbus.reconcile.plan import ActualState, Scope, make_plan
+
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+READ, WRITE, DESCRIBE = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
+
+
+@pytest.fixture(scope="module")
+def sample() -> CatalogSpec:
+    return load_yaml(SAMPLE_CATALOG_PATH)
+
+
+def topic_acls(state: DesiredState, topic: str) -> set[tuple[str, AclOperation]]:
+    return {
+        (a.principal, a.operation)
+        for a in state.acls
+        if a.resource_type == ResourceType.TOPIC and a.resource_name == topic
+    }
+
+
+def provider_id(spec: CatalogSpec, resource: Resource) -> str:
+    dept = spec.department(resource.provider)
+    assert dept is not None
+    return dept.id
+
+
+def of_type(spec: CatalogSpec, share_type: str) -> list[Resource]:
+    found = [r for r in spec.resources if r.share_type == share_type]
+    assert found, f"the sample has no {share_type} resource"
+    return found
+
+
+def test_only_the_provider_writes_each_resource(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    for resource in sample.resources:
+        topic = resource_topic(resource.code)
+        writers = {p for p, op in topic_acls(state, topic) if op == WRITE}
+        assert writers == {f"User:{provider_id(sample, resource)}"}, resource.code
+        assert (f"User:{provider_id(sample, resource)}", READ) in topic_acls(state, topic)
+
+
+def test_topic_naming(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    resource = sample.resources[0]
+    assert resource_topic(resource.code) == "gov." + resource.code.replace("/", ".")
+    assert resource_topic(resource.code) in state.topics
+    for dept in sample.departments:
+        assert state.users[dept.id].endswith(f"({dept.code})")
+        assert dlq_topic(dept.id) == f"dlq.{dept.id}"
+        assert dlq_topic(dept.id) in state.topics
+    assert state.topics[CATALOG_TOPIC].config == {"cleanup.policy": "compact"}
+    assert CATALOG_RELAY_USER in state.users
+
+
+def test_unconditional_resources_have_one_wildcard_read(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    for resource in of_type(sample, "unconditional"):
+        acls = topic_acls(state, resource_topic(resource.code))
+        readers = {p for p, op in acls if op == READ}
+        assert readers == {"User:*", f"User:{provider_id(sample, resource)}"}
+        assert ("User:*", DESCRIBE) in acls
+
+
+def test_none_resources_are_readable_only_by_the_provider(sample: CatalogSpec) -> None:
+    grants = [Grant(d.code, r.code) for r in of_type(sample, "none") for d in sample.departments]
+    state = desired_state(sample, grants, now=NOW)  # even a grant does not open them
+    for resource in of_type(sample, "none"):
+        readers = {p for p, op in topic_acls(state, resource_topic(resource.code)) if op == READ}
+        assert readers == {f"User:{provider_id(sample, resource)}"}
+
+
+def test_conditional_resources_need_a_valid_grant(sample: CatalogSpec) -> None:
+    resource = of_type(sample, "conditional")[0]
+    topic = resource_topic(resource.code)
+    consumer = next(d for d in sample.departments if d.code != resource.provider)
+    provider = f"User:{provider_id(sample, resource)}"
+
+    def readers(*grants: Grant) -> set[str]:
+        state = desired_state(sample, grants, now=NOW)
+        return {p for p, op in topic_acls(state, topic) if op in (READ, DESCRIBE)} - {provider}
+
+    assert readers() == set()
+    assert readers(Grant(consumer.code, resource.code, NOW - dt.timedelta(seconds=1))) == set()
+    assert readers(Grant(consumer.code, resource.code, NOW + dt.timedelta(days=1))) == {
+        f"User:{consumer.id}"
+    }
+    assert readers(Grant(consumer.code, resource.code, None)) == {f"User:{consumer.id}"}
+    state = desired_state(sample, [Grant(consumer.code, resource.code)], now=NOW)
+    read = Acl(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{consumer.id}", READ)
+    assert "approved share request" in state.acls[read]
+
+
+def test_each_department_has_its_group_prefix_and_dead_letter_topic(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    for dept in sample.departments:
+        group = Acl(
+            ResourceType.GROUP, f"{dept.id}.", ResourcePatternType.PREFIXED, f"User:{dept.id}", READ
+        )
+        assert group in state.acls
+        assert topic_acls(state, dlq_topic(dept.id)) == {
+            (f"User:{dept.id}", WRITE),
+            (f"User:{dept.id}", DESCRIBE),
+            (f"User:{dept.id}", READ),
+        }
+        dlq = state.topics[dlq_topic(dept.id)].config
+        assert dlq == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)}
+
+
+@pytest.mark.parametrize(
+    ("cycle", "days"),
+    [("realtime", 1), ("daily", 1), ("weekly", 7), ("monthly", 35), ("yearly", 35)],
+)
+def test_tombstone_retention_follows_the_update_cycle(
+    sample: CatalogSpec, cycle: str, days: int
+) -> None:
+    resource = replace(sample.resources[0], update_cycle=cycle)
+    spec = replace(sample, resources=(resource,))
+    config = desired_state(spec, now=NOW).topics[resource_topic(resource.code)].config
+    assert config["cleanup.policy"] == "compact"
+    assert config["delete.retention.ms"] == str(days * 86_400_000)
+
+
+def test_every_item_has_a_reason(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    gaj = next(d for d in sample.departments if d.id == "cz-gaj")
+    population = next(r for r in sample.resources if r.provider == gaj.code)
+    write = Acl(
+        ResourceType.TOPIC,
+        resource_topic(population.code),
+        ResourcePatternType.LITERAL,
+        "User:cz-gaj",
+        WRITE,
+    )
+    assert state.acls[write] == (
+        f"provider {gaj.name} writes {population.name} (one data, one source)"
+    )
+    assert all(state.acls.values()) and all(state.users.values())
+    assert all(t.reason for t in state.topics.values())
+
+
+def test_unknown_provider_is_refused_with_the_resource_named(sample: CatalogSpec) -> None:
+    resource = sample.resources[0]
+    spec = replace(
+        sample, departments=tuple(d for d in sample.departments if d.code != resource.provider)
+    )
+    with pytest.raises(DesiredStateError, match=resource.code):
+        desired_state(spec, now=NOW)
+
+
+def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
+    spec = generate_catalog(2000, 5, 500)
+    state = desired_state(spec, now=NOW)
+    assert len(state.acls) < 2000 * 6 + 500 * 5
+    unconditional = sum(1 for r in spec.resources if r.share_type == "unconditional")
+    assert unconditional > 0
+    # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
+    # unconditional); per department its group prefix and three dead-letter bindings; the
+    # relay's two, plus three User:* bindings on the audit topic. Nothing is multiplied by the
+    # number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 + 3
+    naive = 500 * unconditional * 2
+    assert len(state.acls) < naive / 10
+
+
+def test_plan_against_an_empty_broker_creates_everything(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    plan = make_plan(state, ActualState(Scope()))
+    assert {c.action for c in plan.changes} == {"create"}
+    assert len(plan.changes) == len(state.topics) + len(state.users) + len(state.acls)
+    assert plan.drift() == {"topic": 0, "user": 0, "acl": 0}
+    line = next(
+        line
+        for line in plan.render()
+        if line.startswith("+ acl ALLOW User:cz-gaj WRITE topic gov.")
+    )
+    assert "— provider 常州市公安局 writes" in line
+
+
+def test_plan_lists_drift_and_protects_the_admin(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    stray = Acl(ResourceType.TOPIC, "gov.stray", ResourcePatternType.LITERAL, "User:x", READ)
+    admin_acl = Acl(
+        ResourceType.TOPIC, "gov.stray", ResourcePatternType.LITERAL, "User:admin", READ
+    )
+    actual = ActualState(Scope(), users={"admin", "hand-made"}, acls={stray, admin_acl})
+    plan = make_plan(state, actual)
+    deletes = [c for c in plan.changes if c.action == "delete"]
+    assert {(c.kind, c.name) for c in deletes} == {
+        ("user", "hand-made"),
+        ("acl", "ALLOW User:x READ topic gov.stray"),
+    }
+    assert "- acl ALLOW User:x READ topic gov.stray — drift: not derived from the catalog" in (
+        plan.render()
+    )
+    assert plan.drift() == {"topic": 0, "user": 1, "acl": 1}
+
+
+def test_passwords_are_generated_once_and_private(tmp_path: Path) -> None:
+    first = reconcile_secrets.password_for(tmp_path, "cz-gaj")
+    assert len(first) >= 32
+    assert reconcile_secrets.password_for(tmp_path, "cz-gaj") == first
+    assert reconcile_secrets.password_for(tmp_path, "cz-mzj") != first
+    path = tmp_path / "secrets" / "departments" / "cz-gaj.password"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    store = reconcile_secrets.PasswordStore(tmp_path)
+    assert store("cz-gaj") == first
+    store(CATALOG_RELAY_USER)
+    assert (tmp_path / "secrets" / "apps" / f"{CATALOG_RELAY_USER}.password").exists()
+    with pytest.raises(ValueError, match="not a valid user name"):
+        reconcile_secrets.password_for(tmp_path, "../escape")
