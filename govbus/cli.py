@@ -153,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     pg.set_defaults(handler=_postgres)
 
     from govbus.catalog.cli import register as register_catalog
+    from govbus.reconcile.cli import register as register_reconcile
+    from govbus.subscribe.cli import register as register_subscribe
 
     register_catalog(sub)
+    register_reconcile(sub)
+    register_subscribe(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
@@ -218,7 +222,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from govbus.catalog.spec import SpecError
     from govbus.identifiers import IdentifierError
     from govbus.local_postgres import PostgresError
+    from govbus.reconcile.desired import DesiredStateError
     from govbus.reconcile.kafka_admin import AdminError
+    from govbus.subscribe.audit import AuditError
+    from govbus.subscribe.consumer import SubscribeError
 
     return (
         ConfigError,
@@ -232,6 +239,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         SheetError,
         IdentifierError,
         FileNotFoundError,
+        DesiredStateError,
+        SubscribeError,
+        AuditError,
     )
 
 

@@ -41,6 +41,7 @@ from confluent_kafka.admin import (
 from prometheus_client import Counter, Gauge
 
 from govbus.broker.properties import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
+from govbus.metrics import REGISTRY
 from govbus.reconcile import kafka_admin
 from govbus.reconcile.desired import DesiredState, TopicSpec
 from govbus.reconcile.kafka_admin import TIMEOUT, Acl, AdminError
@@ -56,15 +57,18 @@ DRIFT = Gauge(
     "govbus_reconciler_drift",
     "Drift changes (deletes and alters) in the reconciler's last plan",
     ["kind"],
+    registry=REGISTRY,
 )
 LAST_APPLY = Gauge(
     "govbus_reconciler_last_apply_timestamp_seconds",
     "When the reconciler last finished applying a plan (Unix time)",
+    registry=REGISTRY,
 )
 APPLIED = Counter(
     "govbus_reconciler_changes_applied_total",
     "Changes the reconciler applied to the broker",
     ["action", "kind"],
+    registry=REGISTRY,
 )
 
 

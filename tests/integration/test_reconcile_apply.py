@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AclOperation, AdminClient, ResourcePatternType, ResourceType
-from prometheus_client import REGISTRY
 
 from govbus import kafka_clients
 from govbus.catalog.spec import (
@@ -29,6 +28,7 @@ from govbus.catalog.spec import (
 )
 from govbus.config import Settings
 from govbus.identifiers import uscc_check_char
+from govbus.metrics import REGISTRY
 from govbus.reconcile import kafka_admin
 from govbus.reconcile.desired import Grant, desired_state, dlq_topic, resource_topic
 from govbus.reconcile.plan import ApplyResult, Plan, Scope, apply, make_plan, read_actual

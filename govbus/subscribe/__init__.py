@@ -1,0 +1,1 @@
+"""Subscribing to resources: checks, decoding, at-least-once delivery and usage audit."""

@@ -1,0 +1,288 @@
+"""Usage audit (article 18: shared data is used only for the purpose stated): a hash chain.
+
+Every subscriber reports, at an interval and when it stops, which records it handed to its
+application: department, resource, stated purpose, the grant it relied on, how many records,
+the offset range per partition and the time window. Events go to ``govbus.audit`` keyed by
+the department id, so one partition holds a department's events in order.
+
+Tamper evidence: ``hash`` is the SHA-256 of the event's canonical JSON without ``hash``
+(sorted keys, no whitespace, UTF-8), and that JSON includes ``prev_hash``, the hash of the
+department's previous event (``GENESIS``, 64 zeros, for its first). Changing, removing or
+reordering an event breaks the link to the next one, which ``verify_chain`` reports.
+
+Chain head: a subscriber reads its department's last event back from the topic when it starts
+(``last_event``), so the chain continues across restarts and machines without local state.
+That needs READ (+DESCRIBE) on ``govbus.audit`` besides WRITE; events hold no personal data,
+only who used which resource how much. The chain has one writer per department at a time:
+two subscribers of one department running at once each continue from the head they read and
+fork the chain, which ``verify_chain`` reports as a broken link. Removing the newest events
+leaves a valid (shorter) chain; only a copy of the head kept elsewhere detects that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from govbus import kafka_clients
+from govbus.config import Settings
+
+AUDIT_TOPIC = "govbus.audit"
+GENESIS = "0" * 64
+_READ_TIMEOUT = 10.0
+
+
+class AuditError(RuntimeError):
+    """The audit topic could not be read or holds something that is not an audit event."""
+
+
+@dataclass(frozen=True)
+class GrantRef:
+    """The approved share request a conditional subscription relied on."""
+
+    resource: str
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    department: str  # department id (its principal)
+    resource: str  # 政务信息资源代码
+    purpose: str
+    grant: GrantRef | None
+    record_count: int
+    # partition -> (first offset, last offset) of the records handed to the application
+    ranges: Mapping[int, tuple[int, int]]
+    window_start: dt.datetime
+    window_end: dt.datetime
+    prev_hash: str = GENESIS
+    hash: str = field(default="", compare=True)
+
+    def body(self) -> dict[str, Any]:
+        """The hashed content: everything but ``hash``, in JSON types."""
+        grant = None
+        if self.grant is not None:
+            expiry = self.grant.expires_at
+            grant = {
+                "resource": self.grant.resource,
+                "expires_at": expiry.isoformat() if expiry else None,
+            }
+        return {
+            "department": self.department,
+            "resource": self.resource,
+            "purpose": self.purpose,
+            "grant": grant,
+            "record_count": self.record_count,
+            # JSON keys are text; the first/last pair stays a list.
+            "ranges": {str(p): [first, last] for p, (first, last) in self.ranges.items()},
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "prev_hash": self.prev_hash,
+        }
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.body())).hexdigest()
+
+    def sealed(self) -> AuditEvent:
+        """This event with its hash set."""
+        return replace(self, hash=self.compute_hash())
+
+    def to_json(self) -> bytes:
+        return canonical_json({**self.body(), "hash": self.hash})
+
+    @staticmethod
+    def from_json(data: bytes | str) -> AuditEvent:
+        try:
+            d = json.loads(data)
+            grant = d["grant"]
+            return AuditEvent(
+                department=d["department"],
+                resource=d["resource"],
+                purpose=d["purpose"],
+                grant=None
+                if grant is None
+                else GrantRef(
+                    grant["resource"],
+                    dt.datetime.fromisoformat(grant["expires_at"]) if grant["expires_at"] else None,
+                ),
+                record_count=int(d["record_count"]),
+                ranges={int(p): (int(r[0]), int(r[1])) for p, r in d["ranges"].items()},
+                window_start=dt.datetime.fromisoformat(d["window_start"]),
+                window_end=dt.datetime.fromisoformat(d["window_end"]),
+                prev_hash=d["prev_hash"],
+                hash=d["hash"],
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise AuditError(f"not an audit event ({type(exc).__name__}: {exc})") from None
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8 without escapes: one byte form per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def verify_chain(events: Iterable[AuditEvent | tuple[int, AuditEvent]]) -> list[str]:
+    """Problems in each department's chain, in topic order; [] when every link holds.
+
+    ``events`` are audit events in the order they were written, optionally as (offset, event)
+    pairs (as ``read_audit`` returns them) so a problem names the offset. Per department only
+    the first broken link is reported: everything after it fails to link as a consequence.
+    """
+    heads: dict[str, str] = {}
+    broken: set[str] = set()
+    problems: list[str] = []
+    for n, item in enumerate(events):
+        offset, event = item if isinstance(item, tuple) else (None, item)
+        where = f"offset {offset}" if offset is not None else f"event #{n}"
+        dept = event.department
+        if dept in broken:
+            continue
+        problem = None
+        expected_prev = heads.get(dept, GENESIS)
+        if event.compute_hash() != event.hash:
+            problem = (
+                f"department {dept}: audit event at {where} ({event.resource}, window "
+                f"{event.window_start.isoformat()}..{event.window_end.isoformat()}) was "
+                "modified: its content does not match its hash"
+            )
+        elif event.prev_hash != expected_prev:
+            what = "its first event" if expected_prev == GENESIS else "the previous event"
+            problem = (
+                f"department {dept}: audit chain broken at {where} ({event.resource}, window "
+                f"{event.window_start.isoformat()}..{event.window_end.isoformat()}): "
+                f"prev_hash {event.prev_hash[:12]}… does not match {what} "
+                f"({expected_prev[:12]}…); an event before it was removed, reordered or "
+                "altered, or two subscribers of the department wrote at once"
+            )
+        if problem:
+            problems.append(problem)
+            broken.add(dept)
+        else:
+            heads[dept] = event.hash
+    return problems
+
+
+# --- reading the topic --------------------------------------------------------------------------
+
+
+def _check(msg: Any) -> bool:
+    """True for a record; False for end-of-partition; raises a broker error."""
+    err = msg.error()
+    if err is None:
+        return True
+    if err.code() == KafkaError._PARTITION_EOF:
+        return False
+    raise AuditError(f"reading {AUDIT_TOPIC}: {err.str()}")
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    try:
+        meta = consumer.list_topics(topic, timeout=_READ_TIMEOUT).topics[topic]
+    except KafkaException as exc:
+        raise AuditError(f"reading {topic}: {exc.args[0].str()}") from None
+    if meta.error is not None:
+        raise AuditError(
+            f"cannot read {topic}: {meta.error.str()} (the reconciler creates it and grants "
+            "every department READ, WRITE and DESCRIBE on it)"
+        )
+    return sorted(meta.partitions)
+
+
+def _read_range(consumer: Consumer, topic: str, partition: int, start: int, end: int) -> list[Any]:
+    """Messages of [start, end) of one partition (fewer if some were removed)."""
+    if start >= end:
+        return []
+    consumer.assign([TopicPartition(topic, partition, start)])
+    out = []
+    while True:
+        msg = consumer.poll(_READ_TIMEOUT)
+        if msg is None:
+            raise AuditError(
+                f"reading {topic} partition {partition}: no answer within {_READ_TIMEOUT}s"
+            )
+        if not _check(msg):
+            break
+        offset = int(msg.offset() or 0)
+        if offset < end:
+            out.append(msg)
+        if offset >= end - 1:
+            break
+    consumer.unassign()
+    return out
+
+
+def _watermarks(consumer: Consumer, topic: str, partition: int) -> tuple[int, int]:
+    try:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=_READ_TIMEOUT
+        )
+    except KafkaException as exc:
+        raise AuditError(f"reading {topic} partition {partition}: {exc.args[0].str()}") from None
+    return int(low), int(high)
+
+
+def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
+    out = []
+    for msg in msgs:
+        try:
+            out.append((int(msg.offset()), AuditEvent.from_json(msg.value())))
+        except AuditError as exc:
+            raise AuditError(
+                f"{AUDIT_TOPIC} partition {msg.partition()} offset {msg.offset()}: {exc}"
+            ) from None
+    return out
+
+
+def last_event(
+    consumer: Consumer, department: str, topic: str = AUDIT_TOPIC, batch: int = 50
+) -> AuditEvent | None:
+    """The department's newest audit event, read backwards from each partition's end.
+
+    Key partitioning puts a department's events in one partition; all partitions are looked
+    at anyway (the partition count may have grown), and the newest window wins.
+    """
+    found: list[AuditEvent] = []
+    for partition in _partitions(consumer, topic):
+        low, high = _watermarks(consumer, topic, partition)
+        end, step = high, batch
+        while end > low:
+            start = max(low, end - step)
+            mine = [e for _, e in _events(_read_range(consumer, topic, partition, start, end))]
+            mine = [e for e in mine if e.department == department]
+            if mine:
+                found.append(mine[-1])
+                break
+            end, step = start, step * 2
+    return max(found, key=lambda e: e.window_end, default=None)
+
+
+def read_audit(
+    settings: Settings, department: str | None = None, topic: str = AUDIT_TOPIC
+) -> list[tuple[int, AuditEvent]]:
+    """Every audit event (of one department, if given) with its offset, in topic order.
+
+    Reads with the admin's credentials, without a consumer group (nothing is committed).
+    """
+    consumer = kafka_clients.consumer(
+        settings,
+        settings.admin_username,
+        kafka_clients.admin_password_of(settings),
+        "govbus-audit-reader",
+        **{"enable.partition.eof": True},
+    )
+    try:
+        out: list[tuple[int, AuditEvent]] = []
+        for partition in _partitions(consumer, topic):
+            low, high = _watermarks(consumer, topic, partition)
+            out.extend(_events(_read_range(consumer, topic, partition, low, high)))
+    finally:
+        consumer.close()
+    if department is not None:
+        out = [(o, e) for o, e in out if e.department == department]
+    return out

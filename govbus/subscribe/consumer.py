@@ -1,0 +1,384 @@
+"""A department subscribes to one resource: checks first, then at-least-once delivery.
+
+Before anything reaches the broker the subscription is checked against the catalog (the
+measures' share types): the department must be registered, the stated purpose one the
+resource allows, a 不予共享 resource is read only by its provider, and a 有条件共享 resource
+needs an approved, unexpired share request (``Grant``). The broker's ACLs enforce the same
+(the reconciler derives them from the catalog and grants); the checks here refuse early with
+an answer that says what to do.
+
+Delivery is at least once: an offset is committed only after the handler returned for that
+record (every ``commit_every`` records, at each audit event and at the end). A handler that
+raises leaves its record uncommitted, so the next run delivers it again.
+
+Records are Avro single-object encoded (producers/wire.py). Each is read with the resource's
+schema of the CURRENT catalog as reader and the schema it was written with (found by its
+fingerprint among the current and earlier catalog versions) as writer, so producers may still
+write an older version of the resource. A fingerprint we do not know means the producer uses a
+newer catalog than ours: the run stops with that fingerprint named (consumers upgrade first).
+
+Usage is audited (audit.py): which records were handed to the application, per audit window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from govbus import kafka_clients, metrics
+from govbus.catalog.schemas import CHINA_TZ
+from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
+from govbus.config import Settings
+from govbus.reconcile.desired import Grant, group_prefix, resource_topic
+from govbus.subscribe.audit import AUDIT_TOPIC, GENESIS, AuditEvent, GrantRef, last_event
+from producers.wire import SchemaCatalog, decode_single_object
+
+PURPOSES: tuple[str, ...] = get_args(Purpose)
+_POLL = 0.5
+
+
+class SubscribeError(RuntimeError):
+    """The subscription is refused or cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as the application gets it: the payload and where it came from."""
+
+    key: str | None
+    value: dict[str, Any] | None  # the payload; None for a delete (tombstone)
+    provider: str  # 统一社会信用代码 of the providing department
+    resource_code: str
+    catalog_version: int | None  # None for a bare tombstone (no envelope)
+    event_time: dt.datetime | None
+    trace_id: str | None
+    partition: int
+    offset: int
+    under_verification: bool = False
+
+
+Handler = Callable[[Record], None]
+
+
+def check_subscription(
+    spec: CatalogSpec,
+    department_id: str,
+    resource_code: str,
+    purpose: str,
+    grants: Iterable[Grant] = (),
+    now: dt.datetime | None = None,
+) -> tuple[Department, Resource, Grant | None]:
+    """The department, the resource and the grant relied on; raises SubscribeError if refused."""
+    dept = spec.department_by_id(department_id)
+    if dept is None:
+        raise SubscribeError(
+            f"department {department_id!r} is not registered in the catalog; register it (with "
+            "its 统一社会信用代码) before subscribing"
+        )
+    resource = spec.resource(resource_code)
+    if resource is None:
+        raise SubscribeError(
+            f"resource {resource_code} is not in the catalog (政务信息资源目录); find the code "
+            "with `govbus catalog search` or `govbus catalog show`"
+        )
+    what = f"resource {resource.code} {resource.name}"
+    own = resource.provider == dept.code
+    if resource.share_type == "conditional" and not own:
+        allowed: tuple[str, ...] = resource.purposes
+    else:
+        allowed = PURPOSES
+    if purpose not in allowed:
+        listed = ", ".join(allowed) if allowed else "none (the catalog lists no purpose)"
+        raise SubscribeError(
+            f"{what}: purpose {purpose!r} is not allowed (article 18: shared data is used "
+            f"only for the stated purpose); allowed purposes: {listed}"
+        )
+    if own:
+        return dept, resource, None
+    if resource.share_type == "none":
+        basis = resource.legal_basis or "not recorded in the catalog"
+        raise SubscribeError(
+            f"{what} is not shared (不予共享): legal basis {basis}; the provider can be asked "
+            "for negotiation (协商) under the measures"
+        )
+    if resource.share_type == "unconditional":
+        return dept, resource, None
+    now = now or dt.datetime.now(dt.UTC)
+    mine = [
+        g
+        for g in grants
+        if g.department_code == dept.code and g.resource_code == resource.code and g.valid_at(now)
+    ]
+    if not mine:
+        conditions = resource.share_conditions or "see the catalog"
+        raise SubscribeError(
+            f"{what} is shared on conditions (有条件共享: {conditions}) and {dept.name} "
+            f"({dept.id}) holds no valid approved share request for "
+            f"it; apply with `govbus request {resource.code} --department {dept.id} "
+            f"--purpose {purpose}` and subscribe once the provider approved it"
+        )
+    # The grant that lasts longest is the one the audit names.
+    grant = max(mine, key=lambda g: g.expires_at or dt.datetime.max.replace(tzinfo=dt.UTC))
+    return dept, resource, grant
+
+
+class _Window:
+    """What was handed to the application since the last audit event."""
+
+    def __init__(self) -> None:
+        self.start = dt.datetime.now(CHINA_TZ)
+        self.count = 0
+        self.ranges: dict[int, tuple[int, int]] = {}
+        self.opened = time.monotonic()
+
+    def add(self, partition: int, offset: int) -> None:
+        self.count += 1
+        first, last = self.ranges.get(partition, (offset, offset))
+        self.ranges[partition] = (min(first, offset), max(last, offset))
+
+
+class Subscriber:
+    """Consume one resource as one department, for one stated purpose."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        department_id: str,
+        password: str,
+        spec: CatalogSpec,
+        resource_code: str,
+        purpose: str,
+        *,
+        grants: Iterable[Grant] = (),
+        group_suffix: str = "default",
+        history: Iterable[CatalogSpec] = (),
+        audit_every: int = 1000,
+        audit_interval: float = 10.0,
+        commit_every: int = 100,
+        topic: str | None = None,
+        audit_topic: str = AUDIT_TOPIC,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
+
+        ``history`` are earlier catalog versions: their schemas decode records producers
+        wrote before the current version. ``topic`` overrides the resource's topic name
+        (``gov.<code>``), e.g. for tests in a namespace of their own.
+        """
+        self.department, self.resource, self.grant = check_subscription(
+            spec, department_id, resource_code, purpose, grants, now
+        )
+        self.settings = settings
+        self.password = password
+        self.purpose = purpose
+        self.group_id = group_prefix(department_id) + group_suffix
+        self.topic = topic or resource_topic(self.resource.code)
+        self.audit_topic = audit_topic
+        self.audit_every = audit_every
+        self.audit_interval = audit_interval
+        self.commit_every = commit_every
+        self.schemas = SchemaCatalog.build(spec, history)
+        self._head: str | None = None  # chain head, read from the audit topic on first run
+        self._stopping = False
+        self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
+
+    def stop(self) -> None:
+        """Ask a running ``run`` to finish after the current record (e.g. from a signal)."""
+        self._stopping = True
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def run(
+        self, handler: Handler, max_records: int | None = None, timeout: float | None = None
+    ) -> int:
+        """Hand records to ``handler`` until ``max_records`` or ``timeout`` s without a record.
+
+        Returns how many records the handler processed. Raises SubscribeError on a broker
+        refusal or an undecodable record, and re-raises what the handler raised; offsets of
+        records the handler finished are committed in every case.
+        """
+        self._stopping = False
+        consumer = self._consumer()
+        producer = kafka_clients.producer(self.settings, self.department.id, self.password)
+        if self._head is None:
+            self._head = self._read_head(consumer)
+        window = _Window()
+        done: dict[int, int] = {}  # partition -> next offset to commit
+        pending = 0
+        handled = 0
+        idle_since = time.monotonic()
+        try:
+            consumer.subscribe([self.topic])
+            while not self._stopping and (max_records is None or handled < max_records):
+                if timeout is not None and time.monotonic() - idle_since > timeout:
+                    break
+                msg = consumer.poll(_POLL)
+                if msg is None or not self._check(msg):
+                    if window.count and time.monotonic() - window.opened >= self.audit_interval:
+                        self._commit(consumer, done)
+                        window = self._audit(producer, window)
+                    continue
+                idle_since = time.monotonic()
+                record = self._record(msg)
+                window.add(record.partition, record.offset)  # handed over: it counts as used
+                handler(record)
+                handled += 1
+                metrics.RECORDS_CONSUMED.labels(
+                    resource=self.resource.code, department=self.department.id
+                ).inc()
+                done[record.partition] = record.offset + 1
+                pending += 1
+                if pending >= self.commit_every:
+                    self._commit(consumer, done)
+                    pending = 0
+                if (
+                    window.count >= self.audit_every
+                    or time.monotonic() - window.opened >= self.audit_interval
+                ):
+                    self._commit(consumer, done)
+                    window = self._audit(producer, window)
+        finally:
+            try:
+                self._commit(consumer, done)
+                if window.count:
+                    self._audit(producer, window)
+            finally:
+                consumer.close()
+        return handled
+
+    def _consumer(self) -> Consumer:
+        return kafka_clients.consumer(
+            self.settings,
+            self.department.id,
+            self.password,
+            self.group_id,
+            **{"enable.partition.eof": True},
+        )
+
+    def _check(self, msg: Message) -> bool:
+        """True for a record, False for end-of-partition; a broker refusal raises."""
+        err = msg.error()
+        if err is None:
+            return True
+        if err.code() == KafkaError._PARTITION_EOF:
+            return False
+        raise SubscribeError(self._refusal(err))
+
+    def _refusal(self, err: KafkaError) -> str:
+        what = (
+            f"department {self.department.id} reading resource {self.resource.code} "
+            f"{self.resource.name} (topic {self.topic}, group {self.group_id})"
+        )
+        hint = ""
+        if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            hint = (
+                "; the broker holds no READ ACL for the department on this topic: run the "
+                "reconciler (`govbus reconcile`) after the share request was approved"
+            )
+        elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+            hint = f"; consumer groups of the department must start with {self.group_id!r}"
+        elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            hint = "; the topic does not exist yet: run the reconciler (`govbus reconcile`)"
+        return f"{what} refused by the broker: {err.str()}{hint}"
+
+    def _record(self, msg: Message) -> Record:
+        raw_key = msg.key()
+        key = raw_key.decode("utf-8", "replace") if raw_key is not None else None
+        partition, offset = int(msg.partition() or 0), int(msg.offset() or 0)
+        value = msg.value()
+        if value is None:  # a tombstone: the key's record was deleted
+            return Record(
+                key, None, self.resource.provider, self.resource.code, None, None, None,
+                partition, offset,
+            )  # fmt: skip
+        envelope = self._decode(value, partition, offset)
+        return Record(
+            key=key,
+            value=envelope["payload"],
+            provider=envelope["provider"],
+            resource_code=envelope["resource_code"],
+            catalog_version=envelope["catalog_version"],
+            event_time=envelope["event_time"],
+            trace_id=envelope["trace_id"],
+            partition=partition,
+            offset=offset,
+        )
+
+    def _decode(self, data: bytes, partition: int, offset: int) -> dict[str, Any]:
+        where = (
+            f"resource {self.resource.code} {self.resource.name}, topic {self.topic} partition "
+            f"{partition} offset {offset}"
+        )
+        try:
+            decoded: dict[str, Any] = decode_single_object(data, self.schemas, reader=self.resource)
+        except KeyError as exc:
+            raise SubscribeError(
+                f"{where}: written with schema fingerprint {exc.args[0]}, which no catalog "
+                "version known here has: the producer uses a newer catalog; update the catalog "
+                "(`govbus catalog import`) and subscribe again"
+            ) from None
+        except (ValueError, EOFError) as exc:
+            raise SubscribeError(f"{where}: not a valid record ({exc})") from None
+        if decoded["resource_code"] != self.resource.code:
+            raise SubscribeError(
+                f"{where}: the record says it is resource {decoded['resource_code']}"
+            )
+        return decoded
+
+    def _commit(self, consumer: Consumer, done: dict[int, int]) -> None:
+        if not done:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in sorted(done.items())]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            raise SubscribeError(self._refusal(exc.args[0])) from None
+
+    # --- audit -----------------------------------------------------------------------------------
+
+    def _read_head(self, consumer: Consumer) -> str:
+        try:
+            event = last_event(consumer, self.department.id, self.audit_topic)
+        except Exception as exc:
+            raise SubscribeError(
+                f"department {self.department.id}: cannot read its usage audit chain from "
+                f"{self.audit_topic} ({exc}); every department needs READ, WRITE and DESCRIBE "
+                "on it (the reconciler grants them)"
+            ) from None
+        return event.hash if event is not None else GENESIS
+
+    def _audit(self, producer: Any, window: _Window) -> _Window:
+        grant = self.grant
+        event = AuditEvent(
+            department=self.department.id,
+            resource=self.resource.code,
+            purpose=self.purpose,
+            grant=GrantRef(grant.resource_code, grant.expires_at) if grant else None,
+            record_count=window.count,
+            ranges=dict(window.ranges),
+            window_start=window.start,
+            window_end=dt.datetime.now(CHINA_TZ),
+            prev_hash=self._head or GENESIS,
+        ).sealed()
+        errors: list[KafkaError] = []
+        producer.produce(
+            self.audit_topic,
+            key=self.department.id.encode(),
+            value=event.to_json(),
+            on_delivery=lambda err, _msg: errors.append(err) if err else None,
+        )
+        if producer.flush(30) or errors:
+            reason = errors[0].str() if errors else "not acknowledged within 30 s"
+            raise SubscribeError(
+                f"department {self.department.id}: usage audit event for {self.resource.code} "
+                f"not written to {self.audit_topic}: {reason}; every department needs WRITE "
+                "and DESCRIBE on it (the reconciler grants them)"
+            )
+        self._head = event.hash
+        self.audit_events.append(event)
+        return _Window()

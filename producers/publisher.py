@@ -1,0 +1,455 @@
+"""A providing department publishes a resource's records: validated, keyed, Avro on the wire.
+
+One data, one source: only the resource's provider (提供部门) may publish it. The broker's ACLs
+enforce that; ``Publisher`` checks it first so the refusal says which department provides the
+resource instead of an authorization error code.
+
+Each record is validated against the catalog (producers/validate.py):
+
+- a valid record is wrapped in the envelope (provider, resource code, catalog version, op
+  UPSERT, event time, trace id) and produced to ``gov.<code>``, keyed by its
+  one-data-one-source key (``record_key``), so the compacted topic keeps one current record
+  per key;
+- an invalid record goes, as JSON, to the department's dead-letter topic ``dlq.<id>`` with
+  every rule it breaks. The record is kept as given, personal identifiers included: it is
+  needed to fix it, and only the department (and the platform operator) can read its DLQ.
+
+Deletes are tombstones (null value) with the record key.
+
+Delivery is checked, never assumed: after producing, the producer is flushed and every
+delivery report collected. A failed delivery is listed in the report and ``PublishError`` is
+raised at the end naming the first failure's reason (e.g. TOPIC_AUTHORIZATION_FAILED).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from govbus import kafka_clients, metrics
+from govbus.catalog.schemas import CHINA_TZ, EncodeError
+from govbus.catalog.spec import CatalogSpec, Department, Resource
+from govbus.config import Settings
+from govbus.reconcile.desired import RESOURCE_TOPIC_PREFIX, dlq_topic, resource_topic
+from producers import wire
+from producers.validate import (
+    RecordError,
+    record_key,
+    to_payload,
+    validate_key,
+    validate_record,
+)
+
+__all__ = [
+    "DeliveryFailure",
+    "PublishError",
+    "PublishReport",
+    "Publisher",
+    "RecordsFileError",
+    "coerce_csv_row",
+    "read_records",
+]
+
+FLUSH_TIMEOUT = 60.0
+HEADER_SOURCE = "govbus-source"
+
+
+class PublishError(RuntimeError):
+    """Publishing is refused or a delivery failed; ``report`` holds what happened, if anything
+    was produced."""
+
+    def __init__(self, message: str, report: PublishReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RecordsFileError(ValueError):
+    """A records file cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """A record the broker did not acknowledge."""
+
+    position: int | None  # record position (from 1); None when not known (a flush timeout)
+    topic: str
+    reason: str  # the Kafka error name and text, e.g. "TOPIC_AUTHORIZATION_FAILED: ..."
+
+
+@dataclass
+class PublishReport:
+    resource: str
+    delivered: int = 0
+    dead_lettered: list[RecordError] = field(default_factory=list)
+    failed: list[DeliveryFailure] = field(default_factory=list)
+
+    @property
+    def dead_lettered_records(self) -> int:
+        return len({e.position for e in self.dead_lettered})
+
+
+@dataclass
+class _Pending:
+    """Delivery reports of one publish call, filled by the producer's callbacks."""
+
+    report: PublishReport
+    department: str
+    produced: int = 0
+    reported: int = 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # exact: money must not become a float
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)
+
+
+def _reason(err: KafkaError) -> str:
+    return f"{err.name()}: {err.str()}"
+
+
+class Publisher:
+    """Publishes records of the resources ``department_id`` provides.
+
+    ``topic_prefix`` replaces ``gov.`` and ``dlq`` the dead-letter topic ``dlq.<id>`` (tests
+    use names of their own). Use as a context manager, or call ``close``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        department_id: str,
+        password: str,
+        spec: CatalogSpec,
+        catalog_version: int,
+        *,
+        producer_config: dict[str, Any] | None = None,
+        topic_prefix: str = RESOURCE_TOPIC_PREFIX,
+        dlq: str | None = None,
+    ) -> None:
+        department = spec.department_by_id(department_id)
+        if department is None:
+            raise PublishError(
+                f"department {department_id!r} is not registered in catalog version "
+                f"{catalog_version}; register it in the catalog (departments) before publishing"
+            )
+        self.department: Department = department
+        self.spec = spec
+        self.catalog_version = catalog_version
+        self.topic_prefix = topic_prefix
+        self.dlq = dlq or dlq_topic(department_id)
+        self._settings = settings
+        self._password = password
+        self._config = dict(producer_config or {})
+        self._producer: Producer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = kafka_clients.producer(
+                self._settings, self.department.id, self._password, **self._config
+            )
+        return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(FLUSH_TIMEOUT)
+            self._producer = None
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- checks ----------------------------------------------------------------------------------
+
+    def resource(self, resource_code: str) -> Resource:
+        """The resource, if this department provides it; else PublishError saying who does."""
+        resource = self.spec.resource(resource_code)
+        if resource is None:
+            raise PublishError(
+                f"resource {resource_code} is not in catalog version {self.catalog_version}; "
+                "check the 政务信息资源代码 (`govbus catalog search`)"
+            )
+        if resource.provider != self.department.code:
+            provider = self.spec.department(resource.provider)
+            who = f"{provider.name} ({provider.id})" if provider else resource.provider
+            raise PublishError(
+                f"department {self.department.id} ({self.department.name}) may not publish "
+                f"resource {resource.code} {resource.name}: one data, one source — its provider "
+                f"is {who}; nothing was produced"
+            )
+        return resource
+
+    # --- publishing ------------------------------------------------------------------------------
+
+    def publish(
+        self, resource_code: str, records: Iterable[Mapping[str, Any]], *, source: str = "api"
+    ) -> PublishReport:
+        """Validate and produce ``records`` (positions count from 1); see the module doc."""
+        resource = self.resource(resource_code)
+        topic = resource_topic(resource.code, self.topic_prefix)
+        pending = _Pending(PublishReport(resource.code), self.department.id)
+        base_headers: wire.Headers = [
+            *wire.headers(resource, self.catalog_version),
+            (HEADER_SOURCE, source.encode()),
+        ]
+        for position, record in enumerate(records, start=1):
+            errors = validate_record(resource, record, position)
+            value = None
+            if not errors:
+                try:
+                    value = wire.encode_single_object(
+                        resource, self._envelope(resource, record, position)
+                    )
+                except EncodeError as exc:  # a gap between validation and the schema
+                    message = f"record {position}: rule data-type — {exc}"
+                    errors = [RecordError(position, None, "data-type", message)]
+            if errors:
+                self._dead_letter(resource, record, position, errors, source, pending)
+                continue
+            self._produce(
+                pending, position, topic, record_key(resource, record), value, base_headers
+            )
+        return self._finish(pending)
+
+    def delete(
+        self, resource_code: str, keys: Iterable[Mapping[str, Any]], *, source: str = "api"
+    ) -> PublishReport:
+        """Produce tombstones for the records with these keys (mappings of the key items)."""
+        resource = self.resource(resource_code)
+        topic = resource_topic(resource.code, self.topic_prefix)
+        pending = _Pending(PublishReport(resource.code), self.department.id)
+        base_headers: wire.Headers = [
+            *wire.headers(resource, self.catalog_version),
+            (HEADER_SOURCE, source.encode()),
+        ]
+        for position, key in enumerate(keys, start=1):
+            errors = validate_key(resource, key, position)
+            if errors:
+                self._dead_letter(resource, key, position, errors, source, pending)
+                continue
+            self._produce(pending, position, topic, record_key(resource, key), None, base_headers)
+        return self._finish(pending)
+
+    def _envelope(
+        self, resource: Resource, record: Mapping[str, Any], position: int
+    ) -> dict[str, Any]:
+        return {
+            "provider": self.department.code,
+            "resource_code": resource.code,
+            "catalog_version": self.catalog_version,
+            "op": "UPSERT",
+            "event_time": record.get("_event_time") or dt.datetime.now(CHINA_TZ),
+            "trace_id": str(uuid.uuid4()),
+            "payload": to_payload(resource, record),
+        }
+
+    def _dead_letter(
+        self,
+        resource: Resource,
+        record: Mapping[str, Any],
+        position: int,
+        errors: list[RecordError],
+        source: str,
+        pending: _Pending,
+    ) -> None:
+        for error in errors:
+            metrics.VALIDATION_FAILURES.labels(resource.code, error.rule).inc()
+        pending.report.dead_lettered.extend(errors)
+        letter = {
+            "resource": resource.code,
+            "resource_name": resource.name,
+            "department": self.department.id,
+            "catalog_version": self.catalog_version,
+            "source": source,
+            "position": position,
+            "errors": [{"item": e.item, "rule": e.rule, "message": e.message} for e in errors],
+            "record": dict(record),
+        }
+        value = json.dumps(letter, ensure_ascii=False, default=_json_default).encode()
+
+        def counted(err: KafkaError | None, _msg: Message | None) -> None:
+            if err is None:
+                metrics.DEAD_LETTERS.labels(self.department.id, resource.code).inc()
+            else:
+                pending.report.failed.append(DeliveryFailure(position, self.dlq, _reason(err)))
+
+        self._send(pending, self.dlq, resource.code.encode(), value, [], counted)
+
+    def _produce(
+        self,
+        pending: _Pending,
+        position: int,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: wire.Headers,
+    ) -> None:
+        started = time.perf_counter()
+        resource, dept = pending.report.resource, pending.department
+
+        def delivered(err: KafkaError | None, _msg: Message | None) -> None:
+            if err is not None:
+                pending.report.failed.append(DeliveryFailure(position, topic, _reason(err)))
+                return
+            pending.report.delivered += 1
+            metrics.DELIVERY_LATENCY.labels(resource).observe(time.perf_counter() - started)
+            metrics.RECORDS_PUBLISHED.labels(resource, dept).inc()
+            metrics.BYTES_PUBLISHED.labels(resource, dept).inc(len(value or b""))
+
+        self._send(pending, topic, key, value, headers, delivered)
+
+    def _send(
+        self,
+        pending: _Pending,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: wire.Headers,
+        callback: Callable[[KafkaError | None, Message | None], None],
+    ) -> None:
+        def reported(err: KafkaError | None, msg: Message) -> None:
+            pending.reported += 1
+            callback(err, msg)
+
+        while True:
+            try:
+                self.producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=reported
+                )
+                break
+            except BufferError:  # local queue full: serve delivery reports to make room
+                self.producer.poll(0.1)
+            except KafkaException as exc:  # refused locally, e.g. a message too large
+                callback(exc.args[0], None)
+                return
+        pending.produced += 1
+        self.producer.poll(0)
+
+    def _finish(self, pending: _Pending) -> PublishReport:
+        left = self.producer.flush(FLUSH_TIMEOUT)
+        report = pending.report
+        unreported = pending.produced - pending.reported
+        if left or unreported:
+            report.failed.append(
+                DeliveryFailure(
+                    None,
+                    "",
+                    f"{max(left, unreported)} record(s) not acknowledged within "
+                    f"{FLUSH_TIMEOUT:.0f} s (is the broker reachable?)",
+                )
+            )
+        if report.failed:
+            first = report.failed[0]
+            where = f"record {first.position}" if first.position else "a record"
+            raise PublishError(
+                f"resource {report.resource}: {len(report.failed)} record(s) not delivered "
+                f"({report.delivered} delivered); first failure: {where} to topic "
+                f"{first.topic or '?'}: {first.reason}",
+                report,
+            )
+        return report
+
+
+# --- records files ------------------------------------------------------------------------------
+
+
+_TRUE = {"true", "1", "yes", "y", "t", "是"}
+_FALSE = {"false", "0", "no", "n", "f", "否"}
+
+
+def coerce_csv_row(resource: Resource, row: Mapping[str, str]) -> dict[str, Any]:
+    """A CSV row's text cells as the item's Python values (for CSV only: JSON has types).
+
+    Empty cells are left out (absent). Cells that do not parse stay text, so validation
+    reports them with their record position and item. Dates, date-times and base64 stay text
+    (validation accepts ISO and base64 text).
+    """
+    out: dict[str, Any] = {}
+    for name, cell in row.items():
+        if cell is None or cell.strip() == "":
+            continue
+        item = resource.item(name)
+        value: Any = cell
+        text = cell.strip()
+        try:
+            if item is None:
+                pass
+            elif item.data_type in ("N", "B", "F"):
+                value = float(text)
+            elif item.data_type == "I":
+                value = int(text)
+            elif item.data_type == "Y":
+                value = decimal.Decimal(text)
+            elif item.data_type == "L" and text.lower() in _TRUE | _FALSE:
+                value = text.lower() in _TRUE
+        except (ValueError, decimal.InvalidOperation):
+            value = cell
+        out[name] = value
+    return out
+
+
+def read_records(
+    path: str | Path, resource: Resource | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(position, record) from a JSON lines (.jsonl/.ndjson/.json) or CSV (.csv) file.
+
+    Positions count records from 1 (blank lines are not records), the same positions
+    ``Publisher.publish`` reports. JSON numbers with a fraction become ``Decimal`` (exact
+    money). A CSV header names item codes; with ``resource`` given its cells are coerced to the
+    items' types (``coerce_csv_row``).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for position, row in enumerate(csv.DictReader(fh), start=1):
+                if None in row:
+                    raise RecordsFileError(
+                        f"{path}: record {position} has more cells than the header has columns"
+                    )
+                yield position, (coerce_csv_row(resource, row) if resource else dict(row))
+        return
+    if suffix not in (".jsonl", ".ndjson", ".json"):
+        raise RecordsFileError(
+            f"{path}: unknown records format {suffix or '(no suffix)'}; use .jsonl (one JSON "
+            "object per line) or .csv (header of item codes)"
+        )
+    position = 0
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            position += 1
+            try:
+                record = json.loads(line, parse_float=decimal.Decimal)
+            except json.JSONDecodeError as exc:
+                raise RecordsFileError(
+                    f"{path} line {line_no} (record {position}): not valid JSON: {exc.msg} "
+                    f"at column {exc.colno}"
+                ) from None
+            if not isinstance(record, dict):
+                raise RecordsFileError(
+                    f"{path} line {line_no} (record {position}): expected a JSON object of "
+                    f"item codes, got a {type(record).__name__}"
+                )
+            yield position, record

@@ -1,0 +1,356 @@
+"""Checks of one record against its resource's catalog entry, before it goes on the bus (pure).
+
+Every rule that fails is reported (not just the first), each as a ``RecordError`` whose message
+names the record position, the item (code and Chinese name) and the rule, e.g.::
+
+    record 3, item citizen_id (公民身份号码): rule citizen-id — 公民身份号码 '320402********123X'
+    check digit is '5', expected 'X' (GB 11643-1999)
+
+Values are never quoted in messages (they may be personal data); identifier validators show
+a 公民身份号码 masked.
+
+Rules
+    unknown-item   a field that is not an info item of the resource
+    key-item       a key item (one-data-one-source key) missing or empty, or containing ``|``
+    required-item  a required item missing or empty (null, or text of only spaces)
+    data-type      the value does not fit the item's data type (see ``_TYPE_CHECKS``)
+    length         text longer than the item's length, counted in characters
+    citizen-id     a 公民身份号码 fails GB 11643-1999
+    uscc           a 统一社会信用代码 fails GB 32100-2015
+
+Which items are identifiers: the single key item of a natural-person (legal-entity) resource,
+and any item coded ``citizen_id`` (``uscc``) or named 公民身份号码 (统一社会信用代码).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import decimal
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from govbus.catalog.schemas import MONEY_PRECISION, MONEY_SCALE
+from govbus.catalog.spec import DATA_TYPE_NAMES, InfoItem, Resource
+from govbus.identifiers import IdentifierError, validate_citizen_id, validate_uscc
+
+__all__ = [
+    "KEY_SEPARATOR",
+    "META_FIELDS",
+    "RULES",
+    "RecordError",
+    "identifier_kind",
+    "record_key",
+    "to_payload",
+    "validate_key",
+    "validate_record",
+]
+
+RULES = (
+    "unknown-item",
+    "key-item",
+    "required-item",
+    "data-type",
+    "length",
+    "citizen-id",
+    "uscc",
+)
+# Fields a record may carry besides its items; they steer publishing and are not payload.
+META_FIELDS = frozenset({"_event_time"})
+KEY_SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One broken rule of one record; ``position`` counts records from 1."""
+
+    position: int
+    item: str | None  # item code (or the unknown field's name)
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- data types ---------------------------------------------------------------------------------
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else True
+
+
+def _money_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | decimal.Decimal):
+        return f"expects an amount (number or numeric text), got a {type(value).__name__}"
+    try:
+        amount = decimal.Decimal(str(value) if isinstance(value, float) else value)
+    except decimal.InvalidOperation:
+        return "expects an amount, got text that is not a number"
+    if not amount.is_finite():
+        return "expects a finite amount"
+    if amount != amount.quantize(decimal.Decimal(1).scaleb(-MONEY_SCALE)):
+        return f"allows at most {MONEY_SCALE} decimal places"
+    if len(amount.quantize(decimal.Decimal(1).scaleb(-MONEY_SCALE)).as_tuple().digits) > (
+        MONEY_PRECISION
+    ):
+        return f"allows at most {MONEY_PRECISION} digits"
+    return None
+
+
+def _iso(parse: Callable[[str], object], value: str) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _base64(value: str) -> bool:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _type_problem(data_type: str, value: object) -> str | None:
+    """Why ``value`` does not fit the data type, or None."""
+    kind = type(value).__name__
+    if data_type in ("C", "M"):
+        return None if isinstance(value, str) else f"expects text, got a {kind}"
+    if data_type in ("N", "B", "F"):
+        return None if _is_number(value) else f"expects a finite number, got a {kind}"
+    if data_type == "Y":
+        return _money_problem(value)
+    if data_type == "I":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expects a whole number, got a {kind}"
+        return None if -(2**63) <= value < 2**63 else "is outside the 64-bit integer range"
+    if data_type == "D":
+        if isinstance(value, str):
+            return None if _iso(dt.date.fromisoformat, value) else "expects an ISO date YYYY-MM-DD"
+        # A datetime is a date subclass; refuse it rather than silently drop its time.
+        ok = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+        return None if ok else f"expects a date, got a {kind}"
+    if data_type == "T":
+        if isinstance(value, str):
+            ok = _iso(dt.datetime.fromisoformat, value)
+            return None if ok else "expects an ISO 8601 date-time"
+        return None if isinstance(value, dt.datetime) else f"expects a date-time, got a {kind}"
+    if data_type == "L":
+        return None if isinstance(value, bool) else f"expects true or false, got a {kind}"
+    if data_type == "G":
+        if isinstance(value, bytes | bytearray | memoryview):
+            return None
+        if isinstance(value, str):
+            return None if _base64(value) else "expects bytes or base64 text, got invalid base64"
+        return f"expects bytes or base64 text, got a {kind}"
+    raise ValueError(f"unknown data type {data_type!r}")  # the catalog spec prevents this
+
+
+# --- identifiers --------------------------------------------------------------------------------
+
+
+def identifier_kind(resource: Resource, item: InfoItem) -> str | None:
+    """'citizen-id', 'uscc' or None: which identifier rule applies to the item."""
+    only_key = len(resource.key.items) == 1 and resource.key.items[0] == item.code
+    if (only_key and resource.key.subject_type == "natural-person") or (
+        item.code == "citizen_id" or item.name == "公民身份号码"
+    ):
+        return "citizen-id"
+    if (only_key and resource.key.subject_type == "legal-entity") or (
+        item.code == "uscc" or item.name == "统一社会信用代码"
+    ):
+        return "uscc"
+    return None
+
+
+def _identifier_problem(kind: str, value: str) -> str | None:
+    try:
+        if kind == "citizen-id":
+            validate_citizen_id(value)  # its messages show the number masked
+        else:
+            validate_uscc(value)
+    except IdentifierError as exc:
+        return str(exc)
+    return None
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ItemPlan:
+    item: InfoItem
+    is_key: bool
+    kind: str | None  # identifier rule
+    type_name: str  # e.g. "C 字符型"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a resource's rules need per item, worked out once per resource, not per record."""
+
+    items: tuple[_ItemPlan, ...]
+    known: frozenset[str]
+    key: tuple[_ItemPlan, ...]  # in key order
+
+
+# By identity: hashing a Resource (a deep frozen dataclass) costs more than validating a record.
+# The entry keeps its resource alive, so an id is never reused while cached.
+_PLANS: dict[int, tuple[Resource, _Plan]] = {}
+
+
+def _plan(resource: Resource) -> _Plan:
+    hit = _PLANS.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    items = tuple(
+        _ItemPlan(
+            item,
+            item.code in resource.key.items,
+            identifier_kind(resource, item),
+            f"{item.data_type} {DATA_TYPE_NAMES[item.data_type]}",
+        )
+        for item in resource.items
+    )
+    by_code = {p.item.code: p for p in items}
+    plan = _Plan(items, frozenset(by_code), tuple(by_code[c] for c in resource.key.items))
+    if len(_PLANS) >= 256:
+        _PLANS.clear()
+    _PLANS[id(resource)] = (resource, plan)
+    return plan
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class _Collector:
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.errors: list[RecordError] = []
+
+    def add(self, item: InfoItem | str, rule: str, problem: str) -> None:
+        if isinstance(item, InfoItem):
+            code, label = item.code, f"item {item.code} ({item.name})"
+        else:
+            code, label = item, f"field {item}"
+        message = f"record {self.position}, {label}: rule {rule} — {problem}"
+        self.errors.append(RecordError(self.position, code, rule, message))
+
+    def check_value(self, plan: _ItemPlan, value: object) -> None:
+        """Data type, length and identifier rules of one present value."""
+        item = plan.item
+        problem = _type_problem(item.data_type, value)
+        if problem is not None:
+            self.add(item, "data-type", f"data type {plan.type_name} {problem}")
+            return
+        limit = item.length if item.data_type in ("C", "M") else None
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            self.add(item, "length", f"has {len(value)} characters, at most {limit} allowed")
+            return
+        if plan.kind is not None and isinstance(value, str) and value:
+            problem = _identifier_problem(plan.kind, value)
+            if problem is not None:
+                self.add(item, plan.kind, problem)
+
+    def check_key_item(self, item: InfoItem, value: object) -> bool:
+        """False (and an error) if the key item is unusable in a key."""
+        if _is_empty(value):
+            self.add(item, "key-item", "is part of the record key and must have a value")
+            return False
+        if isinstance(value, str) and KEY_SEPARATOR in value:
+            self.add(item, "key-item", f"is part of the record key and must not contain "
+                     f"{KEY_SEPARATOR!r}")  # fmt: skip
+            return False
+        return True
+
+
+def validate_record(
+    resource: Resource, record: Mapping[str, Any], position: int
+) -> list[RecordError]:
+    """Every rule ``record`` breaks as a record of ``resource``; empty if it may be published."""
+    plan = _plan(resource)
+    out = _Collector(position)
+    for name in record:
+        if name not in plan.known and name not in META_FIELDS:
+            out.add(str(name), "unknown-item", f"is not an info item of resource "
+                    f"{resource.code} {resource.name}")  # fmt: skip
+    for item_plan in plan.items:
+        item = item_plan.item
+        value = record.get(item.code)
+        if item_plan.is_key:
+            if not out.check_key_item(item, value):
+                continue
+        elif value is None or (isinstance(value, str) and not value.strip()):
+            if item.required:
+                out.add(item, "required-item", "is required but missing or empty")
+            if value is None:
+                continue
+        out.check_value(item_plan, value)
+    return out.errors
+
+
+def validate_key(resource: Resource, key: Mapping[str, Any], position: int) -> list[RecordError]:
+    """Rules of a delete request: exactly the key items, each valid."""
+    out = _Collector(position)
+    for name in key:
+        if name not in resource.key.items:
+            out.add(str(name), "unknown-item", f"is not a key item of resource {resource.code} "
+                    f"{resource.name} (key: {', '.join(resource.key.items)})")  # fmt: skip
+    for item_plan in _plan(resource).key:
+        value = key.get(item_plan.item.code)
+        if out.check_key_item(item_plan.item, value):
+            out.check_value(item_plan, value)
+    return out.errors
+
+
+def _key_part(plan: _ItemPlan, value: object) -> str:
+    if isinstance(value, str):
+        # GB 11643 allows a lower-case 'x'; one person must have one key.
+        return value.upper() if plan.kind == "citizen-id" else value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def record_key(resource: Resource, record: Mapping[str, Any]) -> bytes:
+    """The Kafka message key: the record's one-data-one-source key.
+
+    The values of the resource's key items, in the catalog's key order, joined with ``|`` and
+    encoded as UTF-8; a 公民身份号码 with its check digit upper-cased, dates as ISO text, other
+    non-text values as ``str``. A single-item key is therefore just that value (e.g. the
+    citizen id). Validation refuses key values containing ``|``, so different keys never
+    produce the same bytes. Raises KeyError naming the item when a key item has no value.
+    """
+    parts = []
+    for item_plan in _plan(resource).key:
+        value = record.get(item_plan.item.code)
+        if _is_empty(value):
+            raise KeyError(f"resource {resource.code}: key item {item_plan.item.code} has no value")
+        parts.append(_key_part(item_plan, value))
+    return KEY_SEPARATOR.join(parts).encode("utf-8")
+
+
+def to_payload(resource: Resource, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The Avro payload of a valid record: items only, base64 text of G items as bytes,
+    公民身份号码 upper-cased (the same canonical form as in the key)."""
+    payload: dict[str, Any] = {}
+    for item_plan in _plan(resource).items:
+        value = record.get(item_plan.item.code)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if item_plan.item.data_type == "G":
+                value = base64.b64decode(value, validate=True)
+            elif item_plan.kind == "citizen-id":
+                value = value.upper()
+        payload[item_plan.item.code] = value
+    return payload

@@ -1,0 +1,326 @@
+"""A providing department publishes through the SDK against the real broker.
+
+Valid records reach the resource topic, Avro single-object encoded with provenance and keyed by
+the one-data-one-source key; an invalid one reaches the department's dead-letter topic with its
+position, item and rule; deletes are tombstones; a department that is not the provider is
+refused before anything is produced; a delivery the broker refuses is reported, never lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from govbus import kafka_clients, metrics
+from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.catalog.store import CatalogStore
+from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.config import Settings
+from govbus.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.reconcile import kafka_admin
+from govbus.reconcile.desired import dlq_topic, resource_topic
+from producers import wire
+from producers.cli import register
+from producers.publisher import Publisher, PublishError
+from tests.conftest import Department as User
+
+pytestmark = pytest.mark.kafka
+
+CST = dt.timezone(dt.timedelta(hours=8))
+CODE_A = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
+CODE_B = "11320400MB0147045" + uscc_check_char("11320400MB0147045")
+ITEMS = (
+    InfoItem("公民身份号码", "citizen_id", "C", 18, required=True, sensitivity="sensitive"),
+    InfoItem("姓名", "citizen_name", "C", 50, required=True),
+    InfoItem("月救助金额（元）", "subsidy", "Y"),
+    InfoItem("出生日期", "birth_date", "D"),
+)
+CATALOG_VERSION = 5
+
+
+def citizen(n: int) -> str:
+    body = f"32040219900101{n:03d}"
+    return body + citizen_id_check_digit(body)
+
+
+def resource(serial: str) -> Resource:
+    return Resource(
+        code=f"10101/{CODE_A}-{serial}",
+        name=f"人口信息{serial}",
+        provider=CODE_A,
+        abstract="常住人口的基本信息",
+        format="database",
+        category=("人口", "户籍"),
+        items=ITEMS,
+        key=ResourceKey(("citizen_id",), "natural-person"),
+        share_type="unconditional",
+        update_cycle="daily",
+        publish_date=dt.date(2024, 1, 1),
+    )
+
+
+@dataclass
+class World:
+    settings: Settings
+    provider: User
+    spec: CatalogSpec
+    prefix: str  # topic prefix of this test, instead of gov.
+    resource: Resource  # its topic exists and the provider may write it
+    unwritable: Resource  # its topic exists, but the provider holds no WRITE ACL on it
+    other_id: str  # a registered department that provides nothing
+
+    @property
+    def topic(self) -> str:
+        return resource_topic(self.resource.code, self.prefix)
+
+    def publisher(self, dept_id: str | None = None, password: str | None = None) -> Publisher:
+        return Publisher(
+            self.settings,
+            dept_id or self.provider.user,
+            password or self.provider.password,
+            self.spec,
+            CATALOG_VERSION,
+            topic_prefix=self.prefix,
+        )
+
+    def consume(self, topic: str, want: int) -> list[Message]:
+        """Poll until ``want`` records arrive (30 s at most); raise the first broker error."""
+        group = f"{self.provider.user}.{uuid.uuid4().hex[:6]}"
+        consumer = kafka_clients.consumer(
+            self.settings, self.provider.user, self.provider.password, group
+        )
+        got: list[Message] = []
+        try:
+            consumer.subscribe([topic])
+            deadline = time.monotonic() + 30
+            while len(got) < want and time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    raise KafkaException(msg.error())
+                got.append(msg)
+        finally:
+            consumer.close()
+        return got
+
+    def end_offset(self, topic: str) -> int:
+        consumer = kafka_clients.consumer(
+            self.settings, self.provider.user, self.provider.password, f"{self.provider.user}.w"
+        )
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)[1])
+        finally:
+            consumer.close()
+
+
+@pytest.fixture
+def world(
+    kafka_settings: Settings, admin: AdminClient, department: Callable[[str], User]
+) -> Iterator[World]:
+    provider = department("prov")
+    other_id = f"t-other-{uuid.uuid4().hex[:6]}"
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    spec = CatalogSpec(
+        departments=(
+            Department(provider.user, CODE_A, "市民政局", "city", "320400"),
+            Department(other_id, CODE_B, "市卫健委", "city", "320400"),
+        ),
+        resources=(resource("000001"), resource("000002")),
+    )
+    w = World(kafka_settings, provider, spec, prefix, *spec.resources, other_id)
+    dlq = dlq_topic(provider.user)
+    topics = [w.topic, resource_topic(w.unwritable.code, prefix), dlq]
+    for topic in topics:
+        kafka_admin.create_topic(admin, topic, partitions=1)
+    kafka_admin.create_acls(
+        admin,
+        kafka_admin.producer_acls(provider.user, w.topic)
+        + kafka_admin.consumer_acls(provider.user, w.topic)
+        + kafka_admin.producer_acls(provider.user, dlq)
+        + kafka_admin.consumer_acls(provider.user, dlq)
+        # READ only: it may look at the unwritable topic, not write it.
+        + kafka_admin.consumer_acls(provider.user, topics[1])
+        + kafka_admin.group_prefix_acls(provider.user, f"{provider.user}."),
+    )
+    yield w
+    for topic in topics:  # the department fixture removes the user and its ACLs
+        kafka_admin.delete_topic(admin, topic)
+
+
+def people(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "citizen_id": citizen(i),
+            "citizen_name": f"张{i}",
+            "subsidy": Decimal(f"{100 + i}.50"),
+            "birth_date": "1990-01-01",
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: World) -> None:
+    code, dept = world.resource.code, world.provider.user
+    records = people(5)
+    records[2]["citizen_id"] = records[2]["citizen_id"][:17] + (
+        "0" if records[2]["citizen_id"][17] != "0" else "1"
+    )  # wrong check digit
+    records[0]["_event_time"] = dt.datetime(2025, 3, 1, 9, 0, tzinfo=CST)
+    published_before = sample(
+        "govbus_records_published_total", {"resource": code, "department": dept}
+    )
+    dead_before = sample("govbus_dead_letters_total", {"resource": code, "department": dept})
+
+    with world.publisher() as publisher:
+        report = publisher.publish(code, records, source="test")
+
+    assert report.delivered == 4
+    assert [(e.position, e.item, e.rule) for e in report.dead_lettered] == [
+        (3, "citizen_id", "citizen-id")
+    ]
+    assert report.failed == []
+
+    got = world.consume(world.topic, want=4)
+    catalog = wire.SchemaCatalog.build(world.spec)
+    envelopes = [wire.decode_single_object(m.value(), catalog) for m in got]
+    expected = [r for n, r in enumerate(records) if n != 2]
+    assert [m.key() for m in got] == [r["citizen_id"].encode() for r in expected]
+    assert [e["payload"]["citizen_name"] for e in envelopes] == ["张1", "张2", "张4", "张5"]
+    assert envelopes[0]["payload"]["subsidy"] == Decimal("101.50")
+    assert envelopes[0]["payload"]["birth_date"] == dt.date(1990, 1, 1)
+    for envelope in envelopes:
+        assert envelope["provider"] == CODE_A
+        assert envelope["resource_code"] == code
+        assert envelope["catalog_version"] == CATALOG_VERSION
+        assert envelope["op"] == "UPSERT"
+    assert envelopes[0]["event_time"] == dt.datetime(2025, 3, 1, 9, 0, tzinfo=CST)
+    assert len({e["trace_id"] for e in envelopes}) == 4
+    headers = dict(got[0].headers() or [])
+    assert headers["govbus-schema"] == wire.envelope_name(world.resource).encode()
+    assert headers["govbus-catalog-version"] == b"5"
+
+    (letter_msg,) = world.consume(dlq_topic(dept), want=1)
+    letter = json.loads(letter_msg.value())
+    assert letter["resource"] == code
+    assert letter["position"] == 3
+    assert [(e["item"], e["rule"]) for e in letter["errors"]] == [("citizen_id", "citizen-id")]
+    assert letter["errors"][0]["message"].startswith("record 3, item citizen_id (公民身份号码)")
+    # Kept as given (the department needs it to fix the record); only it can read its DLQ.
+    assert letter["record"]["citizen_id"] == records[2]["citizen_id"]
+    assert letter["record"]["subsidy"] == "103.50"
+
+    labels = {"resource": code, "department": dept}
+    assert sample("govbus_records_published_total", labels) == published_before + 4
+    assert sample("govbus_dead_letters_total", labels) == dead_before + 1
+
+
+def test_delete_arrives_as_a_tombstone_with_the_key(world: World) -> None:
+    code = world.resource.code
+    with world.publisher() as publisher:
+        publisher.publish(code, people(1))
+        report = publisher.delete(code, [{"citizen_id": citizen(1).lower()}])
+    assert report.delivered == 1
+    upsert, tombstone = world.consume(world.topic, want=2)
+    assert tombstone.value() is None
+    assert tombstone.key() == upsert.key() == citizen(1).encode()
+
+
+def test_a_department_that_is_not_the_provider_is_refused_before_producing(
+    world: World,
+) -> None:
+    # Its password is wrong on purpose: connecting at all would fail differently.
+    publisher = world.publisher(world.other_id, "never-used")
+    with pytest.raises(PublishError) as refused:
+        publisher.publish(world.resource.code, people(1))
+    message = str(refused.value)
+    assert f"department {world.other_id}" in message
+    assert world.resource.code in message
+    assert f"its provider is 市民政局 ({world.provider.user})" in message
+    assert world.end_offset(world.topic) == 0
+
+
+def test_a_refused_delivery_raises_with_the_broker_reason(world: World) -> None:
+    with world.publisher() as publisher, pytest.raises(PublishError) as failed:
+        publisher.publish(world.unwritable.code, people(2))
+    assert "TOPIC_AUTHORIZATION_FAILED" in str(failed.value)
+    report = failed.value.report
+    assert report is not None
+    assert report.delivered == 0
+    assert sorted(f.position or 0 for f in report.failed) == [1, 2]
+    assert all("TOPIC_AUTHORIZATION_FAILED" in f.reason for f in report.failed)
+
+
+def test_cli_publishes_a_file_and_exits_2_for_dead_letters(
+    kafka_settings: Settings,
+    admin: AdminClient,
+    department: Callable[[str], User],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`govbus publish` with the sample catalog, its 公安局 played by a test user."""
+    provider = department("cli")
+    sample = load_yaml(SAMPLE_CATALOG_PATH)
+    police = next(d for d in sample.departments if d.id == "cz-gaj")
+    spec = dataclasses.replace(
+        sample,
+        departments=tuple(
+            dataclasses.replace(d, id=provider.user) if d is police else d
+            for d in sample.departments
+        ),
+    )
+    res = next(
+        r for r in spec.resources if r.provider == police.code and r.key.items == ("citizen_id",)
+    )
+    settings = dataclasses.replace(kafka_settings, catalog_dsn=f"sqlite:///{tmp_path / 'c.db'}")
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    store.migrate()
+    version = store.apply(spec, "test", "publish CLI test")
+    store.dispose()
+    topic, dlq = resource_topic(res.code), dlq_topic(provider.user)
+    for name in (topic, dlq):
+        kafka_admin.create_topic(admin, name, partitions=1)
+    kafka_admin.create_acls(
+        admin,
+        kafka_admin.producer_acls(provider.user, topic)
+        + kafka_admin.producer_acls(provider.user, dlq),
+    )
+    records = tmp_path / "people.jsonl"
+    bad = citizen(2)[:17] + ("0" if citizen(2)[17] != "0" else "1")
+    lines = [{"citizen_id": c, "citizen_name": "王五"} for c in (citizen(1), bad, citizen(3))]
+    records.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    secret = tmp_path / "pw"
+    secret.write_text(provider.password + "\n", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["publish", "--department", provider.user, "--resource", res.code, str(records),
+         "--password-file", str(secret)]
+    )  # fmt: skip
+    try:
+        assert args.handler(args, settings) == 2
+    finally:
+        for name in (topic, dlq):
+            kafka_admin.delete_topic(admin, name)
+    out = capsys.readouterr().out
+    assert f"(catalog version {version})" in out
+    assert "delivered 2\n" in out
+    assert f"dead-lettered 1 (to topic {dlq})" in out
+    assert "record 2, item citizen_id (公民身份号码): rule citizen-id — " in out

@@ -1,0 +1,332 @@
+"""Subscribing against the real broker: refusals, provenance, at-least-once, evolution, audit.
+
+Department A provides three resources (unconditional, conditional, not shared); B consumes.
+Topics are the resources' ``gov.<code>`` names plus a unique suffix; ACLs are what the
+reconciler would grant for the unconditional resource (B: READ) plus WRITE+READ+DESCRIBE on
+``govbus.audit`` for both, which subscribers need to continue and extend their audit chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AclOperation, AdminClient
+
+from govbus import kafka_clients
+from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.config import Settings
+from govbus.identifiers import uscc_check_char
+from govbus.reconcile import kafka_admin
+from govbus.reconcile.desired import Grant, resource_topic
+from govbus.subscribe.audit import AUDIT_TOPIC, read_audit, verify_chain
+from govbus.subscribe.cli import register
+from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
+from producers.wire import encode_single_object
+from tests.conftest import Department as User
+
+pytestmark = pytest.mark.kafka
+
+CST = dt.timezone(dt.timedelta(hours=8))
+CODE_A = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
+CODE_B = "11320400MB0147045" + uscc_check_char("11320400MB0147045")
+CITIZEN_ID = InfoItem("公民身份号码", "citizen_id", "C", 18, required=True)
+NAME = InfoItem("姓名", "citizen_name", "C", 50, required=True)
+PHONE = InfoItem("联系电话", "phone", "C", 20)  # optional: added in the newer version
+
+
+def resource(serial: str, share_type: str, items: tuple[InfoItem, ...]) -> Resource:
+    return Resource(
+        code=f"10101/{CODE_A}-{serial}",
+        name=f"人口信息{serial}",
+        provider=CODE_A,
+        abstract="常住人口的基本信息",
+        format="database",
+        category=("人口", "户籍"),
+        items=items,
+        key=ResourceKey(("citizen_id",), "natural-person"),
+        share_type=share_type,  # type: ignore[arg-type]
+        update_cycle="daily",
+        publish_date=dt.date(2024, 1, 1),
+        share_conditions="仅用于办理社会保障业务" if share_type == "conditional" else "",
+        purposes=("administrative-basis",) if share_type == "conditional" else (),
+        legal_basis="《中华人民共和国统计法》第二十五条" if share_type == "none" else "",
+    )
+
+
+@dataclass
+class World:
+    settings: Settings
+    a: User
+    b: User
+    spec: CatalogSpec  # the current catalog: the open resource has the optional phone item
+    old_spec: CatalogSpec  # the version before: no phone item
+    topic: str  # of the unconditional resource
+
+    @property
+    def open(self) -> Resource:
+        return self.spec.resources[0]
+
+    def subscriber(self, user: User, code: str, purpose: str, **kw: Any) -> Subscriber:
+        return Subscriber(
+            self.settings,
+            user.user,
+            user.password,
+            self.spec,
+            code,
+            purpose,
+            topic=self.topic,
+            history=[self.old_spec],
+            **kw,
+        )
+
+
+def catalog(a: User, b: User, with_phone: bool) -> CatalogSpec:
+    items = (CITIZEN_ID, NAME, PHONE) if with_phone else (CITIZEN_ID, NAME)
+    return CatalogSpec(
+        departments=(
+            Department(a.user, CODE_A, "市公安局", "city", "320400"),
+            Department(b.user, CODE_B, "市人社局", "city", "320400"),
+        ),
+        resources=(
+            resource("000001", "unconditional", items),
+            resource("000002", "conditional", (CITIZEN_ID, NAME)),
+            resource("000003", "none", (CITIZEN_ID, NAME)),
+        ),
+    )
+
+
+@pytest.fixture
+def world(
+    kafka_settings: Settings, admin: AdminClient, department: Callable[[str], User]
+) -> Iterator[World]:
+    a, b = department("prov"), department("cons")
+    spec, old = catalog(a, b, with_phone=True), catalog(a, b, with_phone=False)
+    topic = f"{resource_topic(spec.resources[0].code)}.{uuid.uuid4().hex[:8]}"
+    kafka_admin.create_topic(admin, topic, partitions=2)
+    # Kept forever, never compacted: the audit trail is a history, not a current state.
+    kafka_admin.create_topic(
+        admin, AUDIT_TOPIC, partitions=1, config={"retention.ms": "-1", "cleanup.policy": "delete"}
+    )
+    audit_acls = [
+        acl
+        for user in (a, b)
+        for acl in kafka_admin.producer_acls(user.user, AUDIT_TOPIC)
+        + kafka_admin.consumer_acls(user.user, AUDIT_TOPIC)
+    ]
+    kafka_admin.create_acls(
+        admin,
+        kafka_admin.producer_acls(a.user, topic)
+        + kafka_admin.consumer_acls(b.user, topic)
+        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
+        + kafka_admin.group_prefix_acls(b.user, f"{b.user}.")
+        + audit_acls,
+    )
+    yield World(kafka_settings, a, b, spec, old, topic)
+    kafka_admin.delete_topic(admin, topic)  # the department fixture removes the ACLs
+
+
+def publish(world: World, res: Resource, payloads: list[dict[str, Any] | None]) -> None:
+    """A's records, keyed by citizen id; None produces a tombstone for the previous key."""
+    producer: Producer = kafka_clients.producer(world.settings, world.a.user, world.a.password)
+    errors: list[KafkaError] = []
+    last_key = b""
+    for n, payload in enumerate(payloads):
+        if payload is None:
+            value = None
+        else:
+            last_key = payload["citizen_id"].encode()
+            value = encode_single_object(
+                res,
+                {
+                    "provider": res.provider,
+                    "resource_code": res.code,
+                    "catalog_version": 3,
+                    "op": "UPSERT",
+                    "event_time": dt.datetime(2025, 3, 1, 9, 0, n, tzinfo=CST),
+                    "trace_id": f"trace-{n}",
+                    "payload": payload,
+                },
+            )
+        producer.produce(
+            world.topic,
+            key=last_key,
+            value=value,
+            partition=0,  # one partition keeps the test's order of records
+            on_delivery=lambda err, _m: err and errors.append(err),
+        )
+    assert producer.flush(30) == 0
+    if errors:
+        raise KafkaException(errors[0])
+
+
+def people(n: int, start: int = 0) -> list[dict[str, Any] | None]:
+    return [
+        {"citizen_id": f"3204021990010{i:05d}", "citizen_name": f"张{i}", "phone": None}
+        for i in range(start, start + n)
+    ]
+
+
+def test_consumer_gets_records_with_provenance(world: World) -> None:
+    publish(world, world.open, [*people(3), None])
+    got: list[Record] = []
+    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    assert sub.run(got.append, max_records=4, timeout=30) == 4
+    assert [r.value["citizen_name"] if r.value else None for r in got] == [
+        "张0",
+        "张1",
+        "张2",
+        None,
+    ]
+    first = got[0]
+    assert first.key == "320402199001000000"
+    assert (first.provider, first.resource_code) == (CODE_A, world.open.code)
+    assert first.catalog_version == 3
+    assert first.event_time == dt.datetime(2025, 3, 1, 9, 0, 0, tzinfo=CST)
+    assert first.trace_id == "trace-0"
+    assert [(r.partition, r.offset) for r in got] == [(0, 0), (0, 1), (0, 2), (0, 3)]
+    tombstone = got[3]
+    assert tombstone.value is None and tombstone.key == "320402199001000002"
+
+
+def test_conditional_resource_without_grant_is_refused_with_how_to_apply(world: World) -> None:
+    conditional = world.spec.resources[1]
+    with pytest.raises(SubscribeError) as refused:
+        world.subscriber(world.b, conditional.code, "administrative-basis")
+    message = str(refused.value)
+    assert f"govbus request {conditional.code} --department {world.b.user}" in message
+    assert "有条件共享" in message
+
+
+def test_conditional_resource_with_expired_grant_or_wrong_purpose_is_refused(
+    world: World,
+) -> None:
+    conditional = world.spec.resources[1]
+    expired = Grant(CODE_B, conditional.code, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    with pytest.raises(SubscribeError, match="govbus request"):
+        world.subscriber(world.b, conditional.code, "administrative-basis", grants=[expired])
+    valid = Grant(CODE_B, conditional.code, None)
+    with pytest.raises(SubscribeError, match="purpose 'work-reference' is not allowed"):
+        world.subscriber(world.b, conditional.code, "work-reference", grants=[valid])
+    sub = world.subscriber(world.b, conditional.code, "administrative-basis", grants=[valid])
+    assert sub.grant == valid
+
+
+def test_not_shared_resource_is_refused_except_to_its_provider(world: World) -> None:
+    closed = world.spec.resources[2]
+    with pytest.raises(SubscribeError) as refused:
+        world.subscriber(world.b, closed.code, "work-reference")
+    assert "不予共享" in str(refused.value)
+    assert "统计法" in str(refused.value)
+    assert world.subscriber(world.a, closed.code, "work-reference").grant is None
+
+
+def test_unregistered_department_is_refused(world: World) -> None:
+    with pytest.raises(SubscribeError, match="not registered"):
+        Subscriber(
+            world.settings, "nobody-here", "x", world.spec, world.open.code, "work-reference"
+        )
+
+
+def test_broker_refusal_surfaces_with_the_reason(world: World, admin: AdminClient) -> None:
+    # B without its READ ACL: the catalog allows it, the broker (not reconciled yet) does not.
+    read = [
+        a
+        for a in kafka_admin.consumer_acls(world.b.user, world.topic)
+        if a.operation == AclOperation.READ
+    ]
+    kafka_admin.delete_acls(admin, read)
+    publish(world, world.open, people(1))
+    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    with pytest.raises(SubscribeError) as refused:
+        sub.run(lambda _r: None, max_records=1, timeout=30)
+    assert "authorization" in str(refused.value).lower()
+    assert world.topic in str(refused.value)
+
+
+def test_handler_failure_redelivers_the_record_after_restart(world: World) -> None:
+    publish(world, world.open, people(5))
+    seen: list[int] = []
+
+    def fails_on_third(record: Record) -> None:
+        if len(seen) == 2:
+            raise RuntimeError("application down")
+        seen.append(record.offset)
+
+    first = world.subscriber(world.b, world.open.code, "work-reference", group_suffix="retry")
+    with pytest.raises(RuntimeError, match="application down"):
+        first.run(fails_on_third, timeout=30)
+    assert seen == [0, 1]
+
+    again: list[int] = []
+    second = world.subscriber(world.b, world.open.code, "work-reference", group_suffix="retry")
+    assert second.run(lambda r: again.append(r.offset), max_records=3, timeout=30) == 3
+    # Nothing after the failed record was committed; the records the handler finished were.
+    assert again == [2, 3, 4]
+
+
+def test_records_of_an_older_schema_version_read_with_the_current_one(world: World) -> None:
+    old_resource = world.old_spec.resources[0]
+    publish(world, old_resource, [{"citizen_id": "320402199001019999", "citizen_name": "李四"}])
+    got: list[Record] = []
+    world.subscriber(world.b, world.open.code, "data-verification").run(
+        got.append, max_records=1, timeout=30
+    )
+    assert got[0].value == {
+        "citizen_id": "320402199001019999",
+        "citizen_name": "李四",
+        "phone": None,
+    }
+
+
+def test_record_of_an_unknown_newer_schema_stops_with_its_fingerprint(world: World) -> None:
+    newer = dataclasses.replace(
+        world.open, items=(*world.open.items, InfoItem("住址", "address", "C", 200))
+    )
+    publish(world, newer, [{"citizen_id": "320402199001018888", "citizen_name": "王五"}])
+    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    with pytest.raises(SubscribeError, match="fingerprint") as refused:
+        sub.run(lambda _r: None, max_records=1, timeout=30)
+    assert "newer catalog" in str(refused.value)
+
+
+def test_usage_is_audited_in_a_valid_chain(world: World) -> None:
+    publish(world, world.open, people(7))
+    kw: dict[str, Any] = {"group_suffix": "audit", "audit_every": 3, "commit_every": 2}
+    sub = world.subscriber(world.b, world.open.code, "business-collaboration", **kw)
+    assert sub.run(lambda _r: None, max_records=5, timeout=30) == 5
+    # A restart continues the chain from the head it reads back from the topic.
+    sub2 = world.subscriber(world.b, world.open.code, "business-collaboration", **kw)
+    assert sub2.run(lambda _r: None, max_records=2, timeout=30) == 2
+
+    events = read_audit(world.settings, world.b.user)
+    mine = [e for _, e in events]
+    assert [e.record_count for e in mine] == [3, 2, 2]
+    assert [dict(e.ranges) for e in mine] == [{0: (0, 2)}, {0: (3, 4)}, {0: (5, 6)}]
+    assert {e.purpose for e in mine} == {"business-collaboration"}
+    assert {e.resource for e in mine} == {world.open.code}
+    assert all(e.grant is None for e in mine)
+    assert mine == [*sub.audit_events, *sub2.audit_events]
+    assert verify_chain(events) == []
+    # The chain really links: dropping the middle event is noticed.
+    assert len(verify_chain([events[0], events[2]])) == 1
+
+
+def test_audit_verify_command_reports_ok_with_counts(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish(world, world.open, people(4))
+    sub = world.subscriber(world.b, world.open.code, "work-reference", audit_every=2)
+    assert sub.run(lambda _r: None, max_records=4, timeout=30) == 4
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["audit", "verify", "--department", world.b.user])
+    assert args.handler(args, world.settings) == 0
+    assert capsys.readouterr().out == f"OK {world.b.user}: 2 audit event(s), 4 record(s) used\n"
