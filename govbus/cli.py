@@ -155,9 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     from govbus.catalog.cli import register as register_catalog
     from govbus.reconcile.cli import register as register_reconcile
     from govbus.subscribe.cli import register as register_subscribe
+    from producers.cli import register as register_publish
 
     register_catalog(sub)
     register_reconcile(sub)
+    register_publish(sub)
     register_subscribe(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
@@ -226,6 +228,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from govbus.reconcile.kafka_admin import AdminError
     from govbus.subscribe.audit import AuditError
     from govbus.subscribe.consumer import SubscribeError
+    from producers.publisher import PublishError, RecordsFileError
 
     return (
         ConfigError,
@@ -242,6 +245,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         DesiredStateError,
         SubscribeError,
         AuditError,
+        PublishError,
+        RecordsFileError,
     )
 
 

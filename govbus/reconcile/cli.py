@@ -8,7 +8,7 @@ from typing import Any
 from govbus.config import Settings
 
 
-def _plan_for(settings: Settings) -> tuple[Any, Any]:
+def plan_for(settings: Settings) -> tuple[Any, Any]:
     from govbus import kafka_clients
     from govbus.broker.properties import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
     from govbus.catalog.store import CatalogStore
@@ -27,7 +27,7 @@ def _plan_for(settings: Settings) -> tuple[Any, Any]:
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
-    plan, _ = _plan_for(settings)
+    plan, _ = plan_for(settings)
     lines = plan.render()
     for line in lines:
         print(line)
@@ -40,7 +40,7 @@ def _apply(args: argparse.Namespace, settings: Settings) -> int:
     from govbus.reconcile.plan import apply
     from govbus.reconcile.secrets import PasswordStore
 
-    plan, admin = _plan_for(settings)
+    plan, admin = plan_for(settings)
     result = apply(
         plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
     )
