@@ -21,8 +21,9 @@ from producers.validate import (
     validate_key,
     validate_record,
 )
+from tests import factories
 
-PROVIDER = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
+PROVIDER = factories.PROVIDER
 BODY = "32040219900101101"
 CITIZEN = BODY + citizen_id_check_digit(BODY)  # check digit of this body: X
 WRONG_CHECK = BODY + ("0" if CITIZEN[-1] != "0" else "1")
@@ -47,19 +48,7 @@ ITEMS = (
 
 
 def person_resource(items: tuple[InfoItem, ...] = ITEMS) -> Resource:
-    return Resource(
-        code=f"10101/{PROVIDER}-000001",
-        name="人口基本信息",
-        provider=PROVIDER,
-        abstract="常住人口的基本信息",
-        format="database",
-        category=("人口", "户籍"),
-        items=items,
-        key=ResourceKey(("citizen_id",), "natural-person"),
-        share_type="unconditional",
-        update_cycle="daily",
-        publish_date=dt.date(2024, 1, 1),
-    )
+    return factories.person_resource(items)
 
 
 def company_resource() -> Resource:

@@ -15,11 +15,11 @@ import avro.schema
 import pytest
 
 from govbus.catalog import schemas
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
-from govbus.identifiers import uscc_check_char
+from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource
 from producers import wire
+from tests import factories
 
-PROVIDER = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
+PROVIDER = factories.PROVIDER
 CST = dt.timezone(dt.timedelta(hours=8))
 ITEMS = (
     InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),
@@ -31,19 +31,7 @@ PHONE = InfoItem("联系电话", "phone", "C", 20)
 
 
 def make_resource(items: tuple[InfoItem, ...] = ITEMS) -> Resource:
-    return Resource(
-        code=f"10101/{PROVIDER}-000001",
-        name="人口基本信息",
-        provider=PROVIDER,
-        abstract="常住人口的基本信息",
-        format="database",
-        category=("人口", "户籍"),
-        items=items,
-        key=ResourceKey(("citizen_id",), "natural-person"),
-        share_type="unconditional",
-        update_cycle="daily",
-        publish_date=dt.date(2024, 1, 1),
-    )
+    return factories.person_resource(items)
 
 
 RESOURCE = make_resource()
