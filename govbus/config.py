@@ -137,7 +137,7 @@ def load_settings(
                     raise ConfigError(
                         f"{source}: unknown setting {key!r}; known: {', '.join(sorted(known))}"
                     )
-                continue  # unrelated GOVBUS_* variables (e.g. GOVBUS_REQUIRE_KAFKA) are not ours
+                continue  # unrelated GOVBUS_* variables (e.g. GOVBUS_TEST_PG_DSN) are not ours
             values[key] = _coerce(key, raw, source)
 
     settings = replace(Settings(), **values)

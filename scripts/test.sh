@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 
-export GOVBUS_REQUIRE_KAFKA=1
 # Tests keep their own state (broker data, secrets, PostgreSQL) apart from the demo's.
 export GOVBUS_TEST_STATE_DIR="${GOVBUS_TEST_STATE_DIR:-$PWD/.state/test}"
 mkdir -p "$GOVBUS_TEST_STATE_DIR"

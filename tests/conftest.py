@@ -1,7 +1,7 @@
 """Session fixtures: the real Kafka broker and PostgreSQL, started once.
 
-With GOVBUS_REQUIRE_KAFKA=1 (set by scripts/test.sh, hence CI) a broker or database that cannot
-be had fails every test that needs it; without it those tests are skipped with the reason.
+A broker or database that cannot be had fails every test that needs it, with the reason: no
+test is ever skipped for a missing service (scripts/test.sh and CI provide both).
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from confluent_kafka.admin import AdminClient
 
 from govbus.config import Settings, load_settings
 
-REQUIRED = os.environ.get("GOVBUS_REQUIRE_KAFKA") == "1"
 # Another port lets a second test session run beside this one (e.g. CI next to development).
 TEST_BROKER_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))
 REPO = Path(__file__).resolve().parent.parent
 
 
 def unavailable(what: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"{what} (GOVBUS_REQUIRE_KAFKA=1: a missing service is a failure)")
-    pytest.skip(what)
+    pytest.fail(f"{what} (a missing service is a failure, never a skip)")
 
 
 def test_state_dir() -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -291,7 +290,6 @@ def test_start_script_formats_with_the_admin_scram_credential(
     assert "kafka-server-start.sh" in script
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="no bash to run docker/kafka/start.sh")
 def test_start_script_renders_the_properties_this_test_decodes(
     kafka_env: dict[str, str], broker: dict[str, str]
 ) -> None:
