@@ -30,7 +30,7 @@ def bootstrap_of(settings: Settings) -> str:
 def admin_password_of(settings: Settings) -> str:
     if settings.admin_password:
         return settings.admin_password
-    from govbus.broker.cluster import read_secret
+    from govbus.secret_files import read_secret
 
     secret = read_secret(settings.state_dir, "admin")
     if secret is None:

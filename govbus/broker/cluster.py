@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from govbus.broker import properties
 from govbus.broker.classpath import Classpath, install, java_major_version
 from govbus.config import Settings
+from govbus.secret_files import ensure_secret
 
 
 class BrokerError(RuntimeError):
@@ -38,26 +38,6 @@ class NodeStatus:
     pid: int | None
     running: bool
     listening: bool
-
-
-def read_secret(state_dir: Path, name: str) -> str | None:
-    path = state_dir / "secrets" / f"{name}.password"
-    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-
-def ensure_secret(state_dir: Path, name: str) -> str:
-    existing = read_secret(state_dir, name)
-    if existing:
-        return existing
-    directory = state_dir / "secrets"
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    value = secrets.token_urlsafe(24)
-    path = directory / f"{name}.password"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-    return value
 
 
 def _pid_alive(pid: int) -> bool:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from govbus.config import ConfigError, Settings
+from govbus.secret_files import secret_path
 
 
 def department_password(settings: Settings, department_id: str, path: Path | None) -> str:
     """The department's SCRAM password: ``--password-file``, else the reconciler's secret."""
-    path = path or settings.state_dir / "secrets" / "departments" / f"{department_id}.password"
+    path = path or secret_path(settings.state_dir, department_id, "departments")
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
