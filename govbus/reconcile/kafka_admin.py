@@ -6,12 +6,12 @@ Each function waits for the broker's answer: an operation either took effect or 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -35,17 +35,19 @@ class AdminError(RuntimeError):
     """A broker admin operation failed; the message names the object and the broker's reason."""
 
 
-def _wait(futures: dict[Any, Future[Any]], what: str, ignore: Iterable[int] = ()) -> None:
+def wait_for(futures: Mapping[Any, Future[Any]], what: str, ignore: Iterable[int] = ()) -> None:
+    """Wait for every future of an admin call; raise one AdminError naming each failure."""
     ignored = set(ignore)
     errors = []
     for key, fut in futures.items():
         try:
             fut.result(timeout=TIMEOUT)
-        except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.code() in ignored:
+        except Exception as exc:  # KafkaException from the broker, TimeoutError from result()
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() in ignored:
                 continue
-            errors.append(f"{key}: {err.str()}")
+            reason = err.str() if isinstance(err, KafkaError) else str(exc)
+            errors.append(f"{getattr(key, 'name', key)}: {reason}")
     if errors:
         raise AdminError(f"{what} failed: " + "; ".join(errors))
 
@@ -54,7 +56,7 @@ def principal(user: str) -> str:
     return f"User:{user}"
 
 
-def _until_visible(check: Callable[[], bool], what: str) -> None:
+def until_visible(check: Callable[[], bool], what: str) -> None:
     """Wait until the broker shows a change the controller has committed.
 
     The admin call returns once the controller commits; the broker applies the new metadata a
@@ -72,15 +74,15 @@ def upsert_scram_user(admin: AdminClient, user: str, password: str) -> None:
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
     upsertion = UserScramCredentialUpsertion(user, info, password.encode("utf-8"), None)
     what = f"creating SCRAM user {user!r}"
-    _wait(admin.alter_user_scram_credentials([upsertion]), what)
-    _until_visible(lambda: user in scram_users(admin), what)
+    wait_for(admin.alter_user_scram_credentials([upsertion]), what)
+    until_visible(lambda: user in scram_users(admin), what)
 
 
 def delete_scram_user(admin: AdminClient, user: str) -> None:
     deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
     what = f"deleting SCRAM user {user!r}"
-    _wait(admin.alter_user_scram_credentials([deletion]), what)
-    _until_visible(lambda: user not in scram_users(admin), what)
+    wait_for(admin.alter_user_scram_credentials([deletion]), what)
+    until_visible(lambda: user not in scram_users(admin), what)
 
 
 def scram_users(admin: AdminClient) -> set[str]:
@@ -99,11 +101,11 @@ def create_topic(
 ) -> None:
     topic = NewTopic(name, partitions, replication, config=config or {})
     ignore = [KafkaError.TOPIC_ALREADY_EXISTS] if exist_ok else []
-    _wait(admin.create_topics([topic]), f"creating topic {name!r}", ignore)
+    wait_for(admin.create_topics([topic]), f"creating topic {name!r}", ignore)
 
 
 def delete_topic(admin: AdminClient, name: str) -> None:
-    _wait(
+    wait_for(
         admin.delete_topics([name]),
         f"deleting topic {name!r}",
         [KafkaError.UNKNOWN_TOPIC_OR_PART],
@@ -172,8 +174,8 @@ def group_prefix_acls(user: str, prefix: str) -> list[Acl]:
 def create_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
     wanted = list(dict.fromkeys(acls))  # the broker API rejects duplicates
     if wanted:
-        _wait(admin.create_acls([a.binding() for a in wanted]), "creating ACLs")
-        _until_visible(lambda: set(wanted) <= list_acls(admin), "creating ACLs")
+        wait_for(admin.create_acls([a.binding() for a in wanted]), "creating ACLs")
+        until_visible(lambda: set(wanted) <= list_acls(admin), "creating ACLs")
 
 
 def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
@@ -190,9 +192,9 @@ def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
         for a in dict.fromkeys(acls)
     ]
     if filters:
-        _wait(admin.delete_acls(filters), "deleting ACLs")
+        wait_for(admin.delete_acls(filters), "deleting ACLs")
         gone = set(acls)
-        _until_visible(lambda: not gone & list_acls(admin), "deleting ACLs")
+        until_visible(lambda: not gone & list_acls(admin), "deleting ACLs")
 
 
 def list_acls(admin: AdminClient) -> set[Acl]:

@@ -20,11 +20,9 @@ planning again right after an apply gives an empty plan.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import (
@@ -44,7 +42,7 @@ from govbus.broker.properties import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
 from govbus.metrics import REGISTRY
 from govbus.reconcile import kafka_admin
 from govbus.reconcile.desired import DesiredState, TopicSpec
-from govbus.reconcile.kafka_admin import TIMEOUT, Acl, AdminError
+from govbus.reconcile.kafka_admin import TIMEOUT, Acl, AdminError, until_visible, wait_for
 
 Action = Literal["create", "alter", "delete"]
 Kind = Literal["topic", "user", "acl"]
@@ -348,7 +346,7 @@ def apply(
             result.skipped.append(change)
             continue
         kafka_admin.delete_topic(admin, change.name)
-        _until(_topic_gone(admin, change.name), f"deleting topic {change.name!r}")
+        until_visible(_topic_gone(admin, change.name), f"deleting topic {change.name!r}")
         done([change])
 
     LAST_APPLY.set_to_current_time()
@@ -363,32 +361,6 @@ def _topic_gone(admin: AdminClient, name: str) -> Callable[[], bool]:
     return lambda: name not in _topic_names(admin)
 
 
-def _until(check: Callable[[], bool], what: str) -> None:
-    """Wait until the broker shows a committed change (see kafka_admin._until_visible)."""
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            raise AdminError(f"{what}: committed, but the broker did not show it within {TIMEOUT}s")
-        time.sleep(0.05)
-
-
-def _wait(futures: Mapping[Any, Future[Any]], what: str, ignore: tuple[int, ...] = ()) -> None:
-    errors = []
-    for key, future in futures.items():
-        try:
-            future.result(timeout=TIMEOUT)
-        except Exception as exc:
-            err = exc.args[0] if exc.args else None
-            if isinstance(err, KafkaError):
-                if err.code() in ignore:
-                    continue
-                errors.append(f"{getattr(key, 'name', key)}: {err.str()}")
-            else:
-                errors.append(f"{getattr(key, 'name', key)}: {exc}")
-    if errors:
-        raise AdminError(f"{what} failed: " + "; ".join(errors))
-
-
 def _create_topics(admin: AdminClient, changes: list[Change]) -> None:
     """One request for all topics (thousands on a first apply), then wait until listed."""
     new = [
@@ -398,9 +370,9 @@ def _create_topics(admin: AdminClient, changes: list[Change]) -> None:
     ]
     if not new:
         return
-    _wait(admin.create_topics(new), "creating topics", (KafkaError.TOPIC_ALREADY_EXISTS,))
+    wait_for(admin.create_topics(new), "creating topics", (KafkaError.TOPIC_ALREADY_EXISTS,))
     names = {t.topic for t in new}
-    _until(lambda: names <= _topic_names(admin), f"creating {len(names)} topics")
+    until_visible(lambda: names <= _topic_names(admin), f"creating {len(names)} topics")
 
 
 def _alter_topic(admin: AdminClient, change: Change) -> None:
@@ -411,10 +383,10 @@ def _alter_topic(admin: AdminClient, change: Change) -> None:
         for k, v in want.config.items()
     ] + [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in change.unset]
     resource = ConfigResource(ResourceType.TOPIC, change.name, incremental_configs=entries)
-    _wait(admin.incremental_alter_configs([resource]), f"altering topic {change.name!r}")
+    wait_for(admin.incremental_alter_configs([resource]), f"altering topic {change.name!r}")
     metadata = admin.list_topics(change.name, timeout=TIMEOUT).topics.get(change.name)
     if metadata is not None and len(metadata.partitions) < want.partitions:
-        _wait(
+        wait_for(
             admin.create_partitions([NewPartitions(change.name, want.partitions)]),
             f"adding partitions to topic {change.name!r}",
         )
@@ -424,4 +396,4 @@ def _alter_topic(admin: AdminClient, change: Change) -> None:
         meta = admin.list_topics(change.name, timeout=TIMEOUT).topics[change.name]
         return dict(overrides) == dict(want.config) and len(meta.partitions) >= want.partitions
 
-    _until(shown, f"altering topic {change.name!r}")
+    until_visible(shown, f"altering topic {change.name!r}")
