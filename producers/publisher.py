@@ -205,13 +205,7 @@ class Publisher:
         self, resource_code: str, records: Iterable[Mapping[str, Any]], *, source: str = "api"
     ) -> PublishReport:
         """Validate and produce ``records`` (positions count from 1); see the module doc."""
-        resource = self.resource(resource_code)
-        topic = resource_topic(resource.code, self.topic_prefix)
-        pending = _Pending(PublishReport(resource.code), self.department.id)
-        base_headers: wire.Headers = [
-            *wire.headers(resource, self.catalog_version),
-            (HEADER_SOURCE, source.encode()),
-        ]
+        resource, topic, pending, base_headers = self._start(resource_code, source)
         for position, record in enumerate(records, start=1):
             errors = validate_record(resource, record, position)
             value = None
@@ -235,13 +229,7 @@ class Publisher:
         self, resource_code: str, keys: Iterable[Mapping[str, Any]], *, source: str = "api"
     ) -> PublishReport:
         """Produce tombstones for the records with these keys (mappings of the key items)."""
-        resource = self.resource(resource_code)
-        topic = resource_topic(resource.code, self.topic_prefix)
-        pending = _Pending(PublishReport(resource.code), self.department.id)
-        base_headers: wire.Headers = [
-            *wire.headers(resource, self.catalog_version),
-            (HEADER_SOURCE, source.encode()),
-        ]
+        resource, topic, pending, base_headers = self._start(resource_code, source)
         for position, key in enumerate(keys, start=1):
             errors = validate_key(resource, key, position)
             if errors:
@@ -249,6 +237,18 @@ class Publisher:
                 continue
             self._produce(pending, position, topic, record_key(resource, key), None, base_headers)
         return self._finish(pending)
+
+    def _start(
+        self, resource_code: str, source: str
+    ) -> tuple[Resource, str, _Pending, wire.Headers]:
+        """The resource (provider checked), its topic, an empty report, the common headers."""
+        resource = self.resource(resource_code)
+        headers: wire.Headers = [
+            *wire.headers(resource, self.catalog_version),
+            (HEADER_SOURCE, source.encode()),
+        ]
+        pending = _Pending(PublishReport(resource.code), self.department.id)
+        return resource, resource_topic(resource.code, self.topic_prefix), pending, headers
 
     def _envelope(
         self, resource: Resource, record: Mapping[str, Any], position: int
