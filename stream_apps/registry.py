@@ -11,7 +11,10 @@ import importlib
 from types import ModuleType
 
 # name -> module path; each module documents its topics and tables.
-APPS: dict[str, str] = {}
+APPS: dict[str, str] = {
+    "govbus-projector": "stream_apps.projection",
+    "govbus-freshness": "stream_apps.freshness",
+}
 
 
 def app_module(name: str) -> ModuleType:
