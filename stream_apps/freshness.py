@@ -40,9 +40,9 @@ its keys ``<kind>:<subject>`` let readers drop at-least-once duplicates). Both a
 operator department only (default ``cz-dsjj``): violations name departments, and one topic
 cannot be split per department by ACLs.
 
-Tables use the key partitioner (``use_partitioner``) because the timer writes them outside
-any stream event, so run ONE worker of this app: a second worker would hold only part of
-the tables and the timer would judge the rest as never published.
+Tables take their changelog partition from the key (``_KeyedTable``) because the timer
+writes them outside any stream event, so run ONE worker of this app: a second worker would
+hold only part of the tables and the timer would judge the rest as never published.
 
 ``clock`` (build option; ``--now`` style options of the CLI are for drills and tests) replaces
 the wall clock for deadlines, so a test need not wait days.
@@ -53,6 +53,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -279,6 +280,19 @@ def needs(
     )
 
 
+class _KeyedTable(faust.Table[str, dict[str, Any]]):
+    """A table whose changelog partition comes from its key, not from the current event.
+
+    The timer writes outside any stream event, and every resource's entry must stay in one
+    changelog partition so recovery replays its writes in order. (Faust's ``use_partitioner``
+    would do this but asks the producer's metadata cache, which may not know the changelog
+    topic yet.) CRC-32 is stable across processes, unlike ``hash``.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return zlib.crc32(str(key).encode("utf-8")) % int(self.partitions or 1)
+
+
 def _parse(value: object) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
@@ -314,17 +328,15 @@ def build(
     departments = {d.code: d.id for d in spec.departments}
     # Keys are resource codes; values JSON (fixed serializers: recovery reads them back).
     table_conf: dict[str, Any] = {
-        "key_type": str,
-        "value_type": dict,
-        "key_serializer": "raw",
-        "value_serializer": "json",
+        "schema": faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
         "partitions": partitions,
-        "use_partitioner": True,  # written by the timer, outside any stream event
     }
     # code -> {"at": ISO time of the newest record seen}
-    last_publish = app.Table("last_publish", **table_conf)
+    last_publish = _KeyedTable(app, name="last_publish", beacon=app.tables.beacon, **table_conf)
     # code -> {"watching_since": ISO, "breached": bool, "deadline": ISO | None}
-    episodes = app.Table("episodes", **table_conf)
+    episodes = _KeyedTable(app, name="episodes", beacon=app.tables.beacon, **table_conf)
+    app.tables.add(last_publish)
+    app.tables.add(episodes)
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     out_freshness = app.topic(freshness_topic, **raw)
     out_violations = app.topic(violations_topic, **raw)
