@@ -375,9 +375,10 @@ def build(
                     continue
                 at = dt.datetime.fromtimestamp(msg.timestamp, CHINA_TZ)
                 seen = last_of(resource.code)
+                # A replayed older record (after a restart) is no new publish.
                 if seen is None or at > seen:
                     last_publish[resource.code] = {"at": at.isoformat()}
-                await ended(resource, at)
+                    await ended(resource, at)
 
     @app.timer(interval, name=f"{app_id}.check")  # type: ignore[untyped-decorator]
     async def check() -> None:

@@ -166,7 +166,7 @@ def _until(check: Callable[[], bool], what: str, seconds: float = 90) -> None:
 
 
 def _ticks(clock: SettableClock, n: int) -> None:
-    """Wait until the app ran ``n`` more checks (each reads the clock once per resource)."""
+    """Wait until the app ran about ``n`` more checks (each reads the clock once)."""
     target = clock.calls + n
     _until(lambda: clock.calls >= target, f"{n} more freshness checks")
 
