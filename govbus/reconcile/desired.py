@@ -32,11 +32,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
+
 from govbus.catalog.spec import CatalogSpec, Department, Resource, UpdateCycle
 from govbus.reconcile.kafka_admin import (
     Acl,
     consumer_acls,
     group_prefix_acls,
+    principal,
     producer_acls,
 )
 
@@ -108,8 +111,70 @@ class DesiredState:
             self.acls.setdefault(acl, reason)  # the first (most specific) reason stays
 
 
+@dataclass(frozen=True)
+class StreamApp:
+    """What one platform stream app (stream_apps/) needs on the broker, and nothing more.
+
+    The app authenticates as ``user`` and uses consumer group ``app_id``; Faust names its
+    internal topics after ``app_id`` (see ``internal_topics``). The reconciler creates those and
+    ``topics`` (the app's outputs, and inputs nobody else creates), grants the app READ on
+    ``reads`` and WRITE on ``writes``, and adds ``acls``: what the app's design gives other
+    principals (e.g. holders WRITE on observation topics).
+    """
+
+    app_id: str
+    user: str
+    purpose: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()  # Faust table names; each has a compacted changelog topic
+    topics: Mapping[str, TopicSpec] = field(default_factory=dict)
+    acls: Mapping[Acl, str] = field(default_factory=dict)
+
+    def changelog_topic(self, table: str) -> str:
+        return f"{self.app_id}-{table}-changelog"  # Faust's naming
+
+    @property
+    def leader_topic(self) -> str:
+        return f"{self.app_id}-__assignor-__leader"  # Faust's leader election topic
+
+    def internal_topics(self) -> tuple[str, ...]:
+        return (self.leader_topic, *(self.changelog_topic(t) for t in self.tables))
+
+
 def resource_topic(resource_code: str, topic_prefix: str = RESOURCE_TOPIC_PREFIX) -> str:
     return topic_prefix + resource_code.replace("/", ".")
+
+
+# Topics of the stream apps (stream_apps/). ``prefix`` namespaces them like ``topic_prefix``.
+VIOLATIONS_TOPIC = "govbus.violations"  # article 26 violation records, from every component
+FRESHNESS_TOPIC = "govbus.freshness"  # freshness breaches (articles 18, 26(2))
+
+
+def observation_topic(resource_code: str, prefix: str = "verify.") -> str:
+    """Holders' copies of a resource's items, cross-checked against ``gov.<code>``."""
+    return prefix + resource_code.replace("/", ".")
+
+
+def dispute_topic(resource_code: str, prefix: str = "disputes.") -> str:
+    """Dispute events of one resource (compacted by dispute id)."""
+    return prefix + resource_code.replace("/", ".")
+
+
+def dispute_actions_topic(dept_id: str, prefix: str = "disputes.actions.") -> str:
+    """What one department files or does about disputes; only it may write here, so the
+    topic name proves who acted."""
+    return prefix + dept_id
+
+
+def public_view_topic(resource_code: str, topic_prefix: str = RESOURCE_TOPIC_PREFIX) -> str:
+    """Article 10 projection: only the items shareable with everyone, masked as catalogued."""
+    return resource_topic(resource_code, topic_prefix) + ".public"
+
+
+def status_topic(resource_code: str, topic_prefix: str = RESOURCE_TOPIC_PREFIX) -> str:
+    """Per-record verification status (article 19: consumers see "under verification")."""
+    return resource_topic(resource_code, topic_prefix) + ".status"
 
 
 def dlq_topic(dept_id: str) -> str:
@@ -141,11 +206,13 @@ def desired_state(
     now: dt.datetime | None = None,
     topic_prefix: str = RESOURCE_TOPIC_PREFIX,
     platform_apps: bool = True,
+    stream_apps: Iterable[StreamApp] = (),
 ) -> DesiredState:
     """Topics, users and ACLs the catalog (and the grants valid at ``now``) call for.
 
     ``topic_prefix`` replaces ``gov.`` (tests use a namespace of their own); with
     ``platform_apps=False`` the catalog relay's user, topic and ACLs are left out.
+    ``stream_apps`` are the platform's stream apps to run (stream_apps/registry.py).
     """
     now = now or dt.datetime.now(dt.UTC)
     state = DesiredState()
@@ -186,6 +253,9 @@ def desired_state(
             f"(有条件共享, until {expiry})",
         )
 
+    for app in stream_apps:
+        _stream_app(state, app, partitions, replication)
+
     if platform_apps:
         state.topics[CATALOG_TOPIC] = TopicSpec(
             partitions,
@@ -215,6 +285,45 @@ def desired_state(
             "every department records and reads back its usage audit chain",
         )
     return state
+
+
+def _stream_app(state: DesiredState, app: StreamApp, partitions: int, replication: int) -> None:
+    if app.user in state.users:
+        raise DesiredStateError(
+            f"stream app {app.app_id}: user {app.user!r} is already a department or another "
+            "app; every app needs a user of its own"
+        )
+    state.users[app.user] = f"platform app: {app.purpose}"
+    for name, spec in app.topics.items():
+        state.topics.setdefault(name, spec)
+    # Internal topics: partitions must equal the app's source partitions (Faust co-partitions
+    # a table with the stream that fills it).
+    state.topics[app.leader_topic] = TopicSpec(
+        1, replication, {}, f"leader election of stream app {app.app_id}"
+    )
+    for table in app.tables:
+        state.topics[app.changelog_topic(table)] = TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "compact"},
+            f"changelog of table {table!r} of stream app {app.app_id}: restores it after a restart",
+        )
+    for topic in app.internal_topics():
+        state.add_acls(
+            producer_acls(app.user, topic) + consumer_acls(app.user, topic),
+            f"stream app {app.app_id} keeps its state in {topic}",
+        )
+    state.add_acls(
+        [Acl(ResourceType.GROUP, app.app_id, ResourcePatternType.LITERAL, principal(app.user),
+             AclOperation.READ)],
+        f"stream app {app.app_id} consumes in its own group",
+    )  # fmt: skip
+    for topic in app.reads:
+        state.add_acls(consumer_acls(app.user, topic), f"stream app {app.app_id} reads {topic}")
+    for topic in app.writes:
+        state.add_acls(producer_acls(app.user, topic), f"stream app {app.app_id} writes {topic}")
+    for acl, reason in app.acls.items():
+        state.acls.setdefault(acl, reason)
 
 
 def _department(state: DesiredState, dept: Department, partitions: int, replication: int) -> None:

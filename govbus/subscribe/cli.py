@@ -59,6 +59,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         args.purpose,
         history=history,
         group_suffix=args.group,
+        view=args.view,
     )
 
     def show(record: Record) -> None:
@@ -102,7 +103,7 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from govbus.subscribe.consumer import PURPOSES
+    from govbus.subscribe.consumer import PURPOSES, VIEWS
 
     p = sub.add_parser("consume", help="read a resource as a department (JSON lines)")
     p.add_argument("--department", required=True, help="department id (its principal)")
@@ -111,6 +112,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max", type=int, help="stop after this many records")
     p.add_argument("--timeout", type=float, help="stop after this many seconds without a record")
     p.add_argument("--group", default="default", help="consumer group suffix (default: default)")
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        help="read the resource's public view (article 10: shareable items, masked; no grant)",
+    )
     p.add_argument(
         "--password-file",
         type=Path,

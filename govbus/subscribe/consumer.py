@@ -33,12 +33,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from govbus import kafka_clients, metrics
 from govbus.catalog.schemas import CHINA_TZ
 from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
+from govbus.catalog.views import ViewError, public_view_resource, view_schema_catalog
 from govbus.config import Settings
-from govbus.reconcile.desired import Grant, group_prefix, resource_topic
+from govbus.reconcile.desired import Grant, group_prefix, public_view_topic, resource_topic
 from govbus.subscribe.audit import AUDIT_TOPIC, GENESIS, AuditEvent, GrantRef, last_event
 from producers.wire import SchemaCatalog, decode_single_object
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
+VIEWS = ("public",)  # article 10 public views (govbus.catalog.views)
 _POLL = 0.5
 
 
@@ -127,6 +129,36 @@ def check_subscription(
     return dept, resource, grant
 
 
+def check_view_subscription(
+    spec: CatalogSpec, department_id: str, resource_code: str, purpose: str, view: str
+) -> tuple[Department, Resource]:
+    """The department and the view's derived resource; raises SubscribeError if refused.
+
+    A public view is for every registered department (article 10): no share request needed,
+    any purpose of the measures.
+    """
+    if view not in VIEWS:
+        raise SubscribeError(f"unknown view {view!r}; known views: {', '.join(VIEWS)}")
+    dept = spec.department_by_id(department_id)
+    if dept is None:
+        raise SubscribeError(
+            f"department {department_id!r} is not registered in the catalog; register it (with "
+            "its 统一社会信用代码) before subscribing"
+        )
+    resource = spec.resource(resource_code)
+    if resource is None:
+        raise SubscribeError(
+            f"resource {resource_code} is not in the catalog (政务信息资源目录); find the code "
+            "with `govbus catalog search` or `govbus catalog show`"
+        )
+    if purpose not in PURPOSES:
+        raise SubscribeError(f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    try:
+        return dept, public_view_resource(resource)
+    except ViewError as exc:
+        raise SubscribeError(f"{exc}; subscribe to the resource itself instead") from None
+
+
 class _Window:
     """What was handed to the application since the last audit event."""
 
@@ -163,26 +195,35 @@ class Subscriber:
         topic: str | None = None,
         audit_topic: str = AUDIT_TOPIC,
         now: dt.datetime | None = None,
+        view: str | None = None,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
         ``history`` are earlier catalog versions: their schemas decode records producers
         wrote before the current version. ``topic`` overrides the resource's topic name
-        (``gov.<code>``), e.g. for tests in a namespace of their own.
+        (``gov.<code>``), e.g. for tests in a namespace of their own. ``view="public"`` reads
+        the resource's article 10 public view (``gov.<code>.public``) instead: no grant needed.
         """
-        self.department, self.resource, self.grant = check_subscription(
-            spec, department_id, resource_code, purpose, grants, now
-        )
+        if view is None:
+            self.department, self.resource, self.grant = check_subscription(
+                spec, department_id, resource_code, purpose, grants, now
+            )
+        else:
+            self.department, self.resource = check_view_subscription(
+                spec, department_id, resource_code, purpose, view
+            )
+            self.grant = None
         self.settings = settings
         self.password = password
         self.purpose = purpose
         self.group_id = group_prefix(department_id) + group_suffix
-        self.topic = topic or resource_topic(self.resource.code)
+        default_topic = public_view_topic if view else resource_topic
+        self.topic = topic or default_topic(self.resource.code)
         self.audit_topic = audit_topic
         self.audit_every = audit_every
         self.audit_interval = audit_interval
         self.commit_every = commit_every
-        self.schemas = SchemaCatalog.build(spec, history)
+        self.schemas = (view_schema_catalog if view else SchemaCatalog.build)(spec, history)
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers

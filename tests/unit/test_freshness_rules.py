@@ -1,0 +1,102 @@
+"""Freshness allowances per update cycle, the baseline of a silent resource, event formats."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import get_args
+
+import pytest
+
+from govbus.catalog.schemas import CHINA_TZ
+from govbus.catalog.spec import CatalogSpec, InfoItem, UpdateCycle
+from govbus.reconcile.desired import FRESHNESS_TOPIC, VIOLATIONS_TOPIC, resource_topic
+from stream_apps import freshness
+from tests.factories import person_resource
+
+RESOURCE = person_resource((InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),))
+
+
+def cst(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=CHINA_TZ)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("cycle", "last", "due"),
+    [
+        # Friday → the next working day is Monday; late from Tuesday 00:00.
+        ("daily", cst(2025, 3, 7, 10), cst(2025, 3, 11)),
+        ("realtime", cst(2025, 3, 7, 23, 59), cst(2025, 3, 11)),
+        # 国庆 and 中秋 2025 (October 1-8 off): the next working day is October 9.
+        ("daily", cst(2025, 9, 30, 18), cst(2025, 10, 10)),
+        # Monday → the 5th working day after is the next Monday.
+        ("weekly", cst(2025, 3, 3, 9), cst(2025, 3, 11)),
+        ("monthly", cst(2025, 1, 31, 12), cst(2025, 3, 1)),
+        ("monthly", cst(2025, 12, 15), cst(2026, 2, 1)),
+        ("quarterly", cst(2025, 2, 10), cst(2025, 7, 1)),
+        ("quarterly", cst(2025, 11, 1), cst(2026, 4, 1)),
+        ("half-yearly", cst(2025, 7, 1), cst(2026, 7, 1)),
+        ("yearly", cst(2025, 6, 1), cst(2027, 1, 1)),
+    ],
+)
+def test_deadline_per_cycle(cycle: UpdateCycle, last: dt.datetime, due: dt.datetime) -> None:
+    got = freshness.deadline(cycle, last)
+    assert got is not None
+    assert got.at == due
+    assert got.certain
+
+
+def test_other_cycle_is_never_late_and_every_cycle_has_a_documented_allowance() -> None:
+    assert freshness.deadline("other", cst(2000, 1, 1)) is None
+    assert set(freshness.ALLOWANCES) == set(get_args(UpdateCycle))
+    assert all(a.rule and a.reason for a in freshness.ALLOWANCES.values())
+
+
+def test_publish_time_is_taken_in_china_time() -> None:
+    # 17:00 UTC Thursday is 01:00 Friday in Changzhou.
+    late_thursday_utc = dt.datetime(2025, 3, 6, 17, tzinfo=dt.UTC)
+    got = freshness.deadline("daily", late_thursday_utc)
+    assert got is not None and got.at == cst(2025, 3, 11)
+
+
+def test_silent_resource_counts_from_the_later_of_publish_date_and_watch_start() -> None:
+    watching = cst(2025, 3, 3, 8)
+    assert freshness.baseline(RESOURCE, None, watching) == watching  # catalogued 2024
+    later = dataclasses.replace(RESOURCE, publish_date=dt.date(2025, 6, 1))
+    assert freshness.baseline(later, None, watching) == cst(2025, 6, 1)
+    published = cst(2025, 3, 1)
+    assert freshness.baseline(RESOURCE, published, watching) == published
+
+
+def test_events_have_the_shared_format() -> None:
+    last, now = cst(2025, 3, 7, 10), cst(2025, 3, 12, 9)
+    due = freshness.deadline("daily", last)
+    assert due is not None
+    event = freshness.freshness_event(RESOURCE, last, due, now, breached=True)
+    assert event == {
+        "resource_code": RESOURCE.code,
+        "provider": RESOURCE.provider,
+        "update_cycle": "daily",
+        "last_publish": "2025-03-07T10:00:00+08:00",
+        "deadline": "2025-03-11T00:00:00+08:00",
+        "detected_at": "2025-03-12T09:00:00+08:00",
+        "breached": True,
+    }
+    violation = freshness.violation_event(RESOURCE, last, due, now)
+    assert violation["kind"] == "late-provision" and violation["article"] == "26(2)"
+    assert violation["department"] == RESOURCE.provider
+    assert violation["subject"] == f"{RESOURCE.code}@2025-03-11"
+    assert "2025-03-07T10:00:00+08:00" in violation["detail"]
+
+
+def test_needs_reads_every_resource_and_only_the_operator_reads_the_results() -> None:
+    unshared = dataclasses.replace(
+        RESOURCE, code=RESOURCE.code[:-1] + "2", share_type="none", legal_basis="x"
+    )
+    app = freshness.needs(CatalogSpec((), (RESOURCE, unshared)), operator="cz-dsjj")
+    assert set(app.reads) == {resource_topic(RESOURCE.code), resource_topic(unshared.code)}
+    assert set(app.writes) == {FRESHNESS_TOPIC, VIOLATIONS_TOPIC}
+    assert app.topics[FRESHNESS_TOPIC].config["cleanup.policy"] == "compact"
+    assert app.topics[VIOLATIONS_TOPIC].config == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert {a.principal for a in app.acls} == {"User:cz-dsjj"}
+    assert set(app.tables) == {"last_publish", "episodes"}
