@@ -52,6 +52,9 @@ AUDIT_TOPIC = "govbus.audit"  # usage audit events of consumers (govbus.subscrib
 PLATFORM_APPS: Mapping[str, str] = {
     CATALOG_RELAY_USER: f"platform app: publishes catalog events to {CATALOG_TOPIC}",
 }
+# Every platform app's user (the catalog relay, the stream apps) is named with this prefix, and
+# its Faust-internal topics start with it; no department may take such an id.
+PLATFORM_USER_PREFIX = "govbus-"
 EVERYONE = "*"  # User:* — every authenticated principal, i.e. every registered department
 
 _DAY_MS = 24 * 3600 * 1000
@@ -219,10 +222,10 @@ def desired_state(
     by_code = {d.code: d for d in spec.departments}
 
     for dept in spec.departments:
-        if dept.id in PLATFORM_APPS:
+        if dept.id in PLATFORM_APPS or dept.id.startswith(PLATFORM_USER_PREFIX):
             raise DesiredStateError(
                 f"department {dept.name} ({dept.code}): id {dept.id!r} is reserved for a "
-                "platform app; choose another id"
+                f"platform app (ids starting {PLATFORM_USER_PREFIX!r}); choose another id"
             )
         _department(state, dept, partitions, replication)
 

@@ -2,7 +2,8 @@
 
 What the reconciler manages (``Scope``), and hence may delete as drift:
 
-- topics whose names start with a managed prefix (``gov.``, ``dlq.``, ``govbus.``);
+- topics whose names start with a managed prefix (``gov.``, ``dlq.``, ``govbus.``, ``govbus-``,
+  ``verify.``, ``disputes.``);
 - every SCRAM user except the protected principals (the admin and the controller): users are
   created only by the reconciler, so a user someone added by hand is drift and is deleted;
 - ACLs on managed topics, and ACLs whose principal is a managed user or ``User:*``; ACLs of
@@ -47,7 +48,9 @@ from govbus.reconcile.kafka_admin import TIMEOUT, Acl, AdminError, until_visible
 Action = Literal["create", "alter", "delete"]
 Kind = Literal["topic", "user", "acl"]
 KINDS: tuple[Kind, ...] = ("topic", "user", "acl")
-MANAGED_PREFIXES = ("gov.", "dlq.", "govbus.")
+# Resource topics and views, dead letters, platform topics, the stream apps' topics and the
+# Faust-internal topics of the apps (named after their ids, which start "govbus-").
+MANAGED_PREFIXES = ("gov.", "dlq.", "govbus.", "govbus-", "verify.", "disputes.")
 EVERYONE = "User:*"
 DRIFT_REASON = "drift: not derived from the catalog"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govbus.reconcile.desired import PLATFORM_APPS
+from govbus.reconcile.desired import PLATFORM_APPS, PLATFORM_USER_PREFIX
 from govbus.secret_files import ensure_secret
 
 
@@ -26,5 +26,6 @@ class PasswordStore:
         self.state_dir = Path(state_dir)
 
     def __call__(self, user: str) -> str:
-        kind = "apps" if user in PLATFORM_APPS else "departments"
+        platform = user in PLATFORM_APPS or user.startswith(PLATFORM_USER_PREFIX)
+        kind = "apps" if platform else "departments"
         return password_for(self.state_dir, user, kind=kind)
