@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from govbus.catalog.store import CatalogStore, utc
 from govbus.metrics import REGISTRY
@@ -35,6 +34,7 @@ from govbus.share.requests import ShareRequests, china_day
 __all__ = ["ANSWER_BUCKETS", "ShareCollector", "register_share_collector"]
 
 # Working days; the statutory limit (10) is a bucket edge, so "answered in time" is one bucket.
+# Shown as Prometheus shows float edges ("10.0"), so ``le`` matches what a Histogram writes.
 ANSWER_BUCKETS: tuple[float, ...] = (1, 2, 3, 5, 7, 10, 15, 20, 30)
 
 
@@ -92,7 +92,7 @@ class ShareCollector(Collector):
             per_provider.setdefault(label(provider), []).append(int(days or 0))
         for provider, days_list in sorted(per_provider.items()):
             buckets = [
-                (floatToGoString(edge), sum(1 for d in days_list if d <= edge))
+                (str(float(edge)), sum(1 for d in days_list if d <= edge))
                 for edge in ANSWER_BUCKETS
             ]
             buckets.append(("+Inf", len(days_list)))
