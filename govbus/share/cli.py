@@ -139,6 +139,8 @@ def _request(args: argparse.Namespace, settings: Settings) -> int:
 
 def _requests(args: argparse.Namespace, settings: Settings) -> int:
     svc = service(settings)
+    if args.relay:
+        return _relay(svc, settings)
     if args.sweep:
         result = svc.sweep()
         overdue = ", ".join(map(str, result.overdue)) or "none"
@@ -202,6 +204,25 @@ def _requests(args: argparse.Namespace, settings: Settings) -> int:
         )
     _table(rows)
     _uncertain_note(found)
+    return 0
+
+
+def _relay(svc: ShareRequests, settings: Settings) -> int:
+    from govbus import kafka_clients
+    from govbus.catalog.outbox import OutboxRelay
+    from govbus.reconcile.desired import SHARE_TOPIC
+
+    topics = kafka_clients.admin_client(settings).list_topics(timeout=30).topics
+    if SHARE_TOPIC not in topics:
+        raise ShareError(
+            f"topic {SHARE_TOPIC} does not exist: run `govbus apply` (the reconciler creates it)"
+        )
+    relay = OutboxRelay.for_settings(svc.store, settings, topic=SHARE_TOPIC)
+    try:
+        sent = relay.run_all()
+    finally:
+        relay.close()
+    print(f"relayed {sent} share-request event(s) to {SHARE_TOPIC}")
     return 0
 
 
@@ -353,6 +374,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grant", type=int, metavar="ID", help="one grant with its full history")
     p.add_argument(
         "--sweep", action="store_true", help="record overdue requests and expired grants"
+    )
+    p.add_argument(
+        "--relay", action="store_true", help="publish pending share-request events to Kafka"
     )
     p.set_defaults(handler=_requests)
 

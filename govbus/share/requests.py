@@ -32,7 +32,7 @@ from govbus.catalog.model import OutboxRow
 from govbus.catalog.schemas import CHINA_TZ
 from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
 from govbus.catalog.store import CatalogStore, utc
-from govbus.reconcile.desired import Grant
+from govbus.reconcile.desired import SHARE_TOPIC, Grant
 from govbus.share.model import (
     ShareEventRow,
     ShareGrantRow,
@@ -58,7 +58,6 @@ __all__ = [
     "Violation",
 ]
 
-SHARE_TOPIC = "govbus.share"
 ANSWER_WORKDAYS = 10  # article 17: 提供部门应在10个工作日内予以答复
 DEFAULT_COORDINATOR = "cz-dsjj"  # 常州市大数据管理局 in the sample catalog
 STEERING_GROUP = "领导小组 (常州市大数据发展领导小组)"
