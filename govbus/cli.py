@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from govbus.catalog.cli import register as register_catalog
     from govbus.reconcile.cli import register as register_reconcile
+    from govbus.share.cli import register as register_share
     from govbus.subscribe.cli import register as register_subscribe
     from producers.cli import register as register_publish
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_reconcile(sub)
     register_publish(sub)
     register_subscribe(sub)
+    register_share(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
@@ -226,6 +228,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from govbus.local_postgres import PostgresError
     from govbus.reconcile.desired import DesiredStateError
     from govbus.reconcile.kafka_admin import AdminError
+    from govbus.share.requests import ShareError
     from govbus.subscribe.audit import AuditError
     from govbus.subscribe.consumer import SubscribeError
     from producers.publisher import PublishError, RecordsFileError
@@ -247,6 +250,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         AuditError,
         PublishError,
         RecordsFileError,
+        ShareError,
     )
 
 

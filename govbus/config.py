@@ -58,6 +58,9 @@ class Settings:
     # A Maven repository (or mirror) URL; empty uses Maven's own settings (~/.m2/settings.xml).
     maven_repo: str = ""
     metrics_port: int = 9464
+    # Department id of the competent department that coordinates unresolved share requests
+    # (article 17, 主管部门协调) and may revoke grants: the platform operator, 市大数据管理局.
+    share_coordinator: str = "cz-dsjj"
 
     @property
     def resolved_catalog_dsn(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from typing import Any
 
 from govbus.config import Settings
@@ -14,12 +15,20 @@ def plan_for(settings: Settings) -> tuple[Any, Any]:
     from govbus.catalog.store import CatalogStore
     from govbus.reconcile.desired import desired_state
     from govbus.reconcile.plan import Scope, make_plan, read_actual
+    from govbus.share.requests import ShareRequests
 
     store = CatalogStore(settings.resolved_catalog_dsn)
-    store.migrate()
-    spec = store.current()
-    store.dispose()
-    desired = desired_state(spec, grants=())  # grants arrive with share requests (issue 5)
+    try:
+        store.migrate()
+        spec = store.current()
+        share = ShareRequests(store, coordinator=settings.share_coordinator)
+        # The sweep records expiries first, so each grant's end is in its history.
+        now = dt.datetime.now(dt.UTC)
+        share.sweep(now)
+        grants = share.grants(now)
+    finally:
+        store.dispose()
+    desired = desired_state(spec, grants, now=now)
     admin = kafka_clients.admin_client(settings)
     protected = frozenset({settings.admin_username, ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
     plan = make_plan(desired, read_actual(admin, scope=Scope(protected_users=protected)))

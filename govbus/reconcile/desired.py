@@ -8,7 +8,8 @@ Naming (README "Naming convention"):
 - a department's SCRAM user (principal ``User:<id>``): the department id;
 - a department's consumer groups: prefixed ``<id>.`` (PREFIXED GROUP READ);
 - catalog events (compacted): ``govbus.catalog``, written by the platform app
-  ``govbus-catalog-relay``.
+  ``govbus-catalog-relay``;
+- share-request events (kept forever): ``govbus.share``, written by the same relay.
 
 Access, per share type of the measures:
 
@@ -48,9 +49,13 @@ DLQ_TOPIC_PREFIX = "dlq."
 CATALOG_TOPIC = "govbus.catalog"
 CATALOG_RELAY_USER = "govbus-catalog-relay"
 AUDIT_TOPIC = "govbus.audit"  # usage audit events of consumers (govbus.subscribe.audit)
+SHARE_TOPIC = "govbus.share"  # share-request events (govbus.share.requests)
 # Principals of platform apps: the reconciler creates them like departments' users.
 PLATFORM_APPS: Mapping[str, str] = {
-    CATALOG_RELAY_USER: f"platform app: publishes catalog events to {CATALOG_TOPIC}",
+    CATALOG_RELAY_USER: (
+        f"platform app: publishes catalog events to {CATALOG_TOPIC} and share-request events "
+        f"to {SHARE_TOPIC}"
+    ),
 }
 # Every platform app's user (the catalog relay, the stream apps) is named with this prefix, and
 # its Faust-internal topics start with it; no department may take such an id.
@@ -271,6 +276,18 @@ def desired_state(
         state.add_acls(
             producer_acls(CATALOG_RELAY_USER, CATALOG_TOPIC),
             f"{CATALOG_RELAY_USER} relays the catalog outbox to {CATALOG_TOPIC}",
+        )
+        # Never compacted: a request's events share its key and its whole history matters
+        # (who answered when, what was revoked); kept forever for the yearly evaluation.
+        state.topics[SHARE_TOPIC] = TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "delete", "retention.ms": "-1"},
+            "share-request events (articles 16-17), keyed by request, kept in full",
+        )
+        state.add_acls(
+            producer_acls(CATALOG_RELAY_USER, SHARE_TOPIC),
+            f"{CATALOG_RELAY_USER} relays the share-request outbox to {SHARE_TOPIC}",
         )
         # Never compacted: every event of a department shares its key, and the chain needs
         # them all. Kept forever: the evaluation looks back at least a year.

@@ -39,6 +39,7 @@ def _json_default(value: Any) -> Any:
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
     from govbus.catalog.store import CatalogStore
+    from govbus.share.requests import ShareRequests
     from govbus.subscribe.consumer import Record, Subscriber
 
     store = CatalogStore(settings.resolved_catalog_dsn)
@@ -47,9 +48,11 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         spec = store.current()
         # Earlier versions' schemas decode records producers wrote before the current one.
         history = [store.version(v.number) for v in store.history()]
+        dept = spec.department_by_id(args.department)
+        # The approved share requests of the department (conditional resources need one).
+        grants = ShareRequests(store).grants(department=dept.code) if dept else []
     finally:
         store.dispose()
-    # TODO(share requests): pass the approved grants once `govbus request` stores them.
     subscriber = Subscriber(
         settings,
         args.department,
@@ -57,6 +60,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         spec,
         args.resource,
         args.purpose,
+        grants=grants,
         history=history,
         group_suffix=args.group,
         view=args.view,

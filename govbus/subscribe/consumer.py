@@ -122,7 +122,8 @@ def check_subscription(
             f"{what} is shared on conditions (有条件共享: {conditions}) and {dept.name} "
             f"({dept.id}) holds no valid approved share request for "
             f"it; apply with `govbus request {resource.code} --department {dept.id} "
-            f"--purpose {purpose}` and subscribe once the provider approved it"
+            f"--purpose {purpose} --duty <the duty it serves> --until <YYYY-MM-DD>` and "
+            "subscribe once the provider approved it and `govbus apply` ran"
         )
     # The grant that lasts longest is the one the audit names.
     grant = max(mine, key=lambda g: g.expires_at or dt.datetime.max.replace(tzinfo=dt.UTC))
@@ -319,12 +320,12 @@ class Subscriber:
         if err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
             hint = (
                 "; the broker holds no READ ACL for the department on this topic: run the "
-                "reconciler (`govbus reconcile`) after the share request was approved"
+                "reconciler (`govbus apply`) after the share request was approved"
             )
         elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
             hint = f"; consumer groups of the department must start with {self.group_id!r}"
         elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-            hint = "; the topic does not exist yet: run the reconciler (`govbus reconcile`)"
+            hint = "; the topic does not exist yet: run the reconciler (`govbus apply`)"
         return f"{what} refused by the broker: {err.str()}{hint}"
 
     def _record(self, msg: Message) -> Record:

@@ -16,6 +16,7 @@ from govbus.reconcile import secrets as reconcile_secrets
 from govbus.reconcile.desired import (
     CATALOG_RELAY_USER,
     CATALOG_TOPIC,
+    SHARE_TOPIC,
     DesiredState,
     DesiredStateError,
     Grant,
@@ -75,6 +76,12 @@ def test_topic_naming(sample: CatalogSpec) -> None:
         assert dlq_topic(dept.id) in state.topics
     assert state.topics[CATALOG_TOPIC].config == {"cleanup.policy": "compact"}
     assert CATALOG_RELAY_USER in state.users
+    # Share-request events: the full history stays (never compacted, never deleted).
+    assert state.topics[SHARE_TOPIC].config == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert topic_acls(state, SHARE_TOPIC) == {
+        (f"User:{CATALOG_RELAY_USER}", WRITE),
+        (f"User:{CATALOG_RELAY_USER}", DESCRIBE),
+    }
 
 
 def test_unconditional_resources_have_one_wildcard_read(sample: CatalogSpec) -> None:
@@ -180,9 +187,9 @@ def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
     assert unconditional > 0
     # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
     # unconditional); per department its group prefix and three dead-letter bindings; the
-    # relay's two, plus three User:* bindings on the audit topic. Nothing is multiplied by the
-    # number of departments.
-    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 + 3
+    # relay's two on each of the catalog and share topics, plus three User:* bindings on the
+    # audit topic. Nothing is multiplied by the number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3
     naive = 500 * unconditional * 2
     assert len(state.acls) < naive / 10
 

@@ -11,6 +11,9 @@ from alembic import context
 
 from govbus.catalog.model import Base
 
+# Imported for its tables: one Alembic history covers the catalog and the share requests.
+from govbus.share import model as _share_model  # noqa: F401
+
 
 def _migrate(connection: sa.Connection) -> None:
     context.configure(
