@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     pg.set_defaults(handler=_postgres)
 
     from govbus.catalog.cli import register as register_catalog
+    from govbus.disputes.cli import register as register_disputes
     from govbus.reconcile.cli import register as register_reconcile
     from govbus.subscribe.cli import register as register_subscribe
     from producers.cli import register as register_publish
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_reconcile(sub)
     register_publish(sub)
     register_subscribe(sub)
+    register_disputes(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
@@ -222,6 +224,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from govbus.catalog.rules import CatalogRuleError
     from govbus.catalog.sheets import SheetError
     from govbus.catalog.spec import SpecError
+    from govbus.disputes.client import DisputeError
     from govbus.identifiers import IdentifierError
     from govbus.local_postgres import PostgresError
     from govbus.reconcile.desired import DesiredStateError
@@ -247,6 +250,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         AuditError,
         PublishError,
         RecordsFileError,
+        DisputeError,
     )
 
 
