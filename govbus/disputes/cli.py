@@ -104,7 +104,7 @@ def _table(disputes: Iterable[Mapping[str, Any]]) -> list[str]:
             d["due"],
             "yes" if d["overdue"] else "",
             str(d["version"]),
-        )  # fmt: skip
+        )
         for d in disputes
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
