@@ -149,10 +149,11 @@ def build(
     actors = t.actors(spec)
     raw: dict[str, str] = {"key_serializer": "raw", "value_serializer": "raw"}
     commands = app.topic(t.commands, partitions=partitions, **raw)
-    # Keys and values as JSON (Faust's default for these types): a changelog must always be
-    # read back with the serializer it was written with.
-    disputes = app.Table("disputes", partitions=partitions, key_type=str, value_type=dict)
-    open_ids = app.Table("open", partitions=partitions, key_type=str, value_type=list)
+    # Keys and values as JSON (Faust's default without a model type): a changelog must always
+    # be read back with the serializer it was written with. No value_type: Faust's recovery
+    # would call value_type.from_data, which only its Records have.
+    disputes = app.Table("disputes", partitions=partitions, key_type=str)
+    open_ids = app.Table("open", partitions=partitions, key_type=str)
     outputs: dict[str, Any] = {}
 
     def topic(name: str) -> Any:
