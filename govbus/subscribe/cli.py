@@ -59,6 +59,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         args.purpose,
         history=history,
         group_suffix=args.group,
+        verification_status=args.verification_status,
     )
 
     def show(record: Record) -> None:
@@ -111,6 +112,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max", type=int, help="stop after this many records")
     p.add_argument("--timeout", type=float, help="stop after this many seconds without a record")
     p.add_argument("--group", default="default", help="consumer group suffix (default: default)")
+    p.add_argument(
+        "--verification-status",
+        action="store_true",
+        help="mark records with an open dispute (article 19) from gov.<code>.status",
+    )
     p.add_argument(
         "--password-file",
         type=Path,

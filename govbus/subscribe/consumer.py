@@ -214,11 +214,11 @@ class Subscriber:
         records the handler finished are committed in every case.
         """
         self._stopping = False
+        status = self._status()  # first: nothing else is open if it cannot be read
         consumer = self._consumer()
         producer = kafka_clients.producer(self.settings, self.department.id, self.password)
         if self._head is None:
             self._head = self._read_head(consumer)
-        status = self._status()
         window = _Window()
         done: dict[int, int] = {}  # partition -> next offset to commit
         pending = 0

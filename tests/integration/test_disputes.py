@@ -46,7 +46,7 @@ from govbus.reconcile import kafka_admin
 from govbus.reconcile.desired import desired_state, dlq_topic, resource_topic
 from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
 from govbus.reconcile.secrets import PasswordStore
-from govbus.subscribe.consumer import Record, Subscriber
+from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
 from producers.wire import encode_single_object
 from stream_apps import disputes as disputes_app
 
@@ -418,6 +418,25 @@ def test_detect_by_hand_opens_once_and_settle_closes(world: World) -> None:
     assert settled["state"] == "settled"
     eventually(lambda: world.status(key) is False, "the flag cleared after settling")
     assert [v["version"] for v in world.versions(dispute_id)] == [1, 2]
+
+    # A steward watching sees each version once, though it is on the topic only once anyway
+    # and the watch dedups by id and version.
+    seen: list[int] = []
+    for state in world.client("dsj").watch(from_beginning=True, stop=lambda: 2 in seen):
+        if state["dispute_id"] == dispute_id:
+            seen.append(state["version"])
+    assert seen == [1, 2]
+
+
+def test_subscriber_says_when_the_status_topic_is_not_readable(world: World) -> None:
+    user = world.id("mzj")
+    sub = Subscriber(
+        world.settings, user, world.secrets(user), world.spec, world.resource.code,
+        "work-reference", topic=world.data_topic, audit_topic=world.audit_topic,
+        verification_status=True, status_topic=world.topics.disputes(world.resource.code),
+    )  # fmt: skip
+    with pytest.raises(SubscribeError, match="cannot read the verification status"):
+        sub.run(lambda _r: None, timeout=5)
 
 
 def test_worker_killed_recovers_and_marks_overdue_once(world: World) -> None:
