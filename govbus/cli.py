@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     pg.set_defaults(handler=_postgres)
 
     from govbus.catalog.cli import register as register_catalog
+    from govbus.disputes.cli import register as register_disputes
     from govbus.reconcile.cli import register as register_reconcile
     from govbus.share.cli import register as register_share
     from govbus.subscribe.cli import register as register_subscribe
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_publish(sub)
     register_subscribe(sub)
     register_share(sub)
+    register_disputes(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
@@ -224,6 +226,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from govbus.catalog.rules import CatalogRuleError
     from govbus.catalog.sheets import SheetError
     from govbus.catalog.spec import SpecError
+    from govbus.disputes.client import DisputeError
     from govbus.identifiers import IdentifierError
     from govbus.local_postgres import PostgresError
     from govbus.reconcile.desired import DesiredStateError
@@ -251,6 +254,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         PublishError,
         RecordsFileError,
         ShareError,
+        DisputeError,
     )
 
 

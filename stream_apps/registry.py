@@ -14,6 +14,7 @@ from types import ModuleType
 APPS: dict[str, str] = {
     "govbus-projector": "stream_apps.projection",
     "govbus-freshness": "stream_apps.freshness",
+    "govbus-disputes": "stream_apps.disputes",
 }
 
 

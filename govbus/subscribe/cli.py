@@ -64,6 +64,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         history=history,
         group_suffix=args.group,
         view=args.view,
+        verification_status=args.verification_status,
     )
 
     def show(record: Record) -> None:
@@ -120,6 +121,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--view",
         choices=VIEWS,
         help="read the resource's public view (article 10: shareable items, masked; no grant)",
+    )
+    p.add_argument(
+        "--verification-status",
+        action="store_true",
+        help="mark records with an open dispute (article 19) from gov.<code>.status",
     )
     p.add_argument(
         "--password-file",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -36,7 +36,9 @@ from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
 from govbus.catalog.views import ViewError, public_view_resource, view_schema_catalog
 from govbus.config import Settings
 from govbus.reconcile.desired import Grant, group_prefix, public_view_topic, resource_topic
+from govbus.reconcile.desired import status_topic as status_topic_of
 from govbus.subscribe.audit import AUDIT_TOPIC, GENESIS, AuditEvent, GrantRef, last_event
+from govbus.subscribe.status import StatusError, VerificationStatus
 from producers.wire import SchemaCatalog, decode_single_object
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
@@ -197,6 +199,8 @@ class Subscriber:
         audit_topic: str = AUDIT_TOPIC,
         now: dt.datetime | None = None,
         view: str | None = None,
+        verification_status: bool = False,
+        status_topic: str | None = None,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
@@ -204,7 +208,17 @@ class Subscriber:
         wrote before the current version. ``topic`` overrides the resource's topic name
         (``gov.<code>``), e.g. for tests in a namespace of their own. ``view="public"`` reads
         the resource's article 10 public view (``gov.<code>.public``) instead: no grant needed.
+
+        With ``verification_status`` each Record's ``under_verification`` says whether the
+        record has an open dispute (article 19), read from ``status_topic`` (default
+        ``gov.<code>.status``).
         """
+        if view is not None and verification_status:
+            # The status topic is keyed by the record's own key, which a view may pseudonymise.
+            raise SubscribeError(
+                "verification status is available for the resource itself, not for a view; "
+                "subscribe without the view to see records under verification"
+            )
         if view is None:
             self.department, self.resource, self.grant = check_subscription(
                 spec, department_id, resource_code, purpose, grants, now
@@ -228,6 +242,9 @@ class Subscriber:
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
+        self.status_topic = (
+            (status_topic or status_topic_of(self.resource.code)) if verification_status else None
+        )
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish after the current record (e.g. from a signal)."""
@@ -245,6 +262,7 @@ class Subscriber:
         records the handler finished are committed in every case.
         """
         self._stopping = False
+        status = self._status()  # first: nothing else is open if it cannot be read
         consumer = self._consumer()
         producer = kafka_clients.producer(self.settings, self.department.id, self.password)
         if self._head is None:
@@ -261,12 +279,16 @@ class Subscriber:
                     break
                 msg = consumer.poll(_POLL)
                 if msg is None or not self._check(msg):
+                    if status is not None:
+                        self._poll_status(status)
                     if window.count and time.monotonic() - window.opened >= self.audit_interval:
                         self._commit(consumer, done)
                         window = self._audit(producer, window)
                     continue
                 idle_since = time.monotonic()
                 record = self._record(msg)
+                if status is not None:
+                    record = replace(record, under_verification=status(record.key))
                 window.add(record.partition, record.offset)  # handed over: it counts as used
                 handler(record)
                 handled += 1
@@ -278,6 +300,8 @@ class Subscriber:
                 if pending >= self.commit_every:
                     self._commit(consumer, done)
                     pending = 0
+                    if status is not None:
+                        self._poll_status(status)
                 if (
                     window.count >= self.audit_every
                     or time.monotonic() - window.opened >= self.audit_interval
@@ -291,7 +315,29 @@ class Subscriber:
                     self._audit(producer, window)
             finally:
                 consumer.close()
+                if status is not None:
+                    status.close()
         return handled
+
+    def _status(self) -> VerificationStatus | None:
+        """The records under verification, read to the end before the first record."""
+        if self.status_topic is None:
+            return None
+        status = VerificationStatus(
+            self.settings, self.department.id, self.password, self.status_topic, self.group_id
+        )
+        try:
+            status.load()
+        except StatusError as exc:
+            status.close()
+            raise SubscribeError(str(exc)) from None
+        return status
+
+    def _poll_status(self, status: VerificationStatus) -> None:
+        try:
+            status.poll()
+        except StatusError as exc:
+            raise SubscribeError(str(exc)) from None
 
     def _consumer(self) -> Consumer:
         return kafka_clients.consumer(

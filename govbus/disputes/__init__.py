@@ -1,0 +1,1 @@
+"""Disputes about shared data (article 19): rules, topics, the SDK and the CLI."""
