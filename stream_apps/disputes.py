@@ -40,7 +40,13 @@ from govbus.disputes.topics import (
     dispute_readers,
     status_readers,
 )
-from govbus.reconcile.desired import Grant, StreamApp, TopicSpec, dlq_topic
+from govbus.reconcile.desired import (
+    Grant,
+    StreamApp,
+    TopicSpec,
+    dlq_topic,
+    violations_topic_spec,
+)
 from govbus.reconcile.kafka_admin import Acl, consumer_acls, producer_acls
 from govbus.workdays import WorkdayCalendar
 from stream_apps import dispute_metrics as m
@@ -85,10 +91,7 @@ def needs(
     )  # fmt: skip
     for acl in consumer_acls(operator, t.rejected):
         acls[acl] = "the data stewards read refused actions of the verification app"
-    topics[t.violations] = TopicSpec(
-        partitions, replication, {"cleanup.policy": "compact"},
-        "article 26 violation records, keyed kind:subject so repeats compact away",
-    )  # fmt: skip
+    topics[t.violations] = violations_topic_spec(partitions, replication)
     writes = [t.commands, t.rejected, t.violations]
     writes += [dlq_topic(d.id) for d in spec.departments]
     for resource in spec.resources:

@@ -35,10 +35,10 @@ ends the episode at once: a ``breached=false`` event with the new deadline. The 
 is in the changelog-backed table, so a restarted worker neither repeats nor forgets a breach.
 
 Topics: ``govbus.freshness`` compacted (the newest state per resource); ``govbus.violations``
-never compacted or deleted (``retention.ms=-1``: the yearly evaluation reads every violation;
-its keys ``<kind>:<subject>`` let readers drop at-least-once duplicates). Both are read by the
-operator department only (default ``cz-dsjj``): violations name departments, and one topic
-cannot be split per department by ACLs.
+compacted by ``<kind>:<subject>`` (one key per violation, so compaction drops only at-least-once
+repeats and the yearly evaluation finds every violation; see ``violations_topic_spec``).
+Both are read by the operator department only (default ``cz-dsjj``): violations name
+departments, and one topic cannot be split per department by ACLs.
 
 Tables take their changelog partition from the key (``_KeyedTable``) because the timer
 writes them outside any stream event, so run ONE worker of this app: a second worker would
@@ -72,6 +72,7 @@ from govbus.reconcile.desired import (
     StreamApp,
     TopicSpec,
     resource_topic,
+    violations_topic_spec,
 )
 from govbus.reconcile.kafka_admin import consumer_acls
 from govbus.workdays import WorkdayCalendar
@@ -256,12 +257,7 @@ def needs(
             "freshness of each resource against its update cycle (articles 18, 26(2)), "
             "compacted: the newest state per resource",
         ),
-        violations_topic: TopicSpec(
-            partitions,
-            replication,
-            {"cleanup.policy": "delete", "retention.ms": "-1"},
-            "article 26 violation records, kept forever for the yearly evaluation",
-        ),
+        violations_topic: violations_topic_spec(partitions, replication),
     }
     acls = {
         acl: f"the operator {operator} watches freshness and violations (article 26)"

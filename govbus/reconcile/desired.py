@@ -159,6 +159,18 @@ VIOLATIONS_TOPIC = "govbus.violations"  # article 26 violation records, from eve
 FRESHNESS_TOPIC = "govbus.freshness"  # freshness breaches (articles 18, 26(2))
 
 
+def violations_topic_spec(partitions: int, replication: int) -> TopicSpec:
+    """One definition for every app that records violations (disputes, freshness)."""
+    return TopicSpec(
+        partitions,
+        replication,
+        # Keys are "<kind>:<subject>", one per violation: compaction only removes the repeats
+        # at-least-once delivery can cause, and nothing expires (the yearly evaluation).
+        {"cleanup.policy": "compact"},
+        "article 26 violation records, keyed kind:subject; kept for the yearly evaluation",
+    )
+
+
 def observation_topic(resource_code: str, prefix: str = "verify.") -> str:
     """Holders' copies of a resource's items, cross-checked against ``gov.<code>``."""
     return prefix + resource_code.replace("/", ".")
