@@ -8,7 +8,13 @@ Each entry maps an app name to its module, which provides
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Iterable
 from types import ModuleType
+from typing import Any
+
+from govbus.catalog.spec import CatalogSpec
+from govbus.reconcile.desired import Grant, StreamApp
 
 # name -> module path; each module documents its topics and tables.
 APPS: dict[str, str] = {
@@ -24,3 +30,30 @@ def app_module(name: str) -> ModuleType:
     except KeyError:
         known = ", ".join(sorted(APPS)) or "none"
         raise ValueError(f"unknown stream app {name!r}; known apps: {known}") from None
+
+
+def all_needs(
+    spec: CatalogSpec,
+    grants: Iterable[Grant] = (),
+    *,
+    partitions: int = 3,
+    operator: str | None = None,
+) -> list[StreamApp]:
+    """What every app needs on the broker, for the reconciler.
+
+    ``grants`` (valid ones) matter to apps whose readers follow the share types (the disputes
+    app's status topics); ``operator`` is the platform operator's department id, for apps
+    whose outputs the operator reads. Each is passed to the apps whose ``needs`` take it.
+    """
+    grants = list(grants)
+    out = []
+    for name in APPS:
+        needs = app_module(name).needs
+        accepted = inspect.signature(needs).parameters
+        options: dict[str, Any] = {"partitions": partitions}
+        if "grants" in accepted:
+            options["grants"] = grants
+        if operator is not None and "operator" in accepted:
+            options["operator"] = operator
+        out.append(needs(spec, **options))
+    return out

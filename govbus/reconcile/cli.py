@@ -16,6 +16,7 @@ def plan_for(settings: Settings) -> tuple[Any, Any]:
     from govbus.reconcile.desired import desired_state
     from govbus.reconcile.plan import Scope, make_plan, read_actual
     from govbus.share.requests import ShareRequests
+    from stream_apps.registry import all_needs
 
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
@@ -28,7 +29,8 @@ def plan_for(settings: Settings) -> tuple[Any, Any]:
         grants = share.grants(now)
     finally:
         store.dispose()
-    desired = desired_state(spec, grants, now=now)
+    apps = all_needs(spec, grants, operator=settings.share_coordinator)
+    desired = desired_state(spec, grants, now=now, stream_apps=apps)
     admin = kafka_clients.admin_client(settings)
     protected = frozenset({settings.admin_username, ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
     plan = make_plan(desired, read_actual(admin, scope=Scope(protected_users=protected)))

@@ -10,7 +10,12 @@ import pytest
 
 from govbus.catalog.schemas import CHINA_TZ
 from govbus.catalog.spec import CatalogSpec, InfoItem, UpdateCycle
-from govbus.reconcile.desired import FRESHNESS_TOPIC, VIOLATIONS_TOPIC, resource_topic
+from govbus.reconcile.desired import (
+    FRESHNESS_TOPIC,
+    VIOLATIONS_TOPIC,
+    resource_topic,
+    violations_topic_spec,
+)
 from stream_apps import freshness
 from tests.factories import person_resource
 
@@ -97,6 +102,6 @@ def test_needs_reads_every_resource_and_only_the_operator_reads_the_results() ->
     assert set(app.reads) == {resource_topic(RESOURCE.code), resource_topic(unshared.code)}
     assert set(app.writes) == {FRESHNESS_TOPIC, VIOLATIONS_TOPIC}
     assert app.topics[FRESHNESS_TOPIC].config["cleanup.policy"] == "compact"
-    assert app.topics[VIOLATIONS_TOPIC].config == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert app.topics[VIOLATIONS_TOPIC] == violations_topic_spec(3, -1)  # one definition
     assert {a.principal for a in app.acls} == {"User:cz-dsjj"}
     assert set(app.tables) == {"last_publish", "episodes"}
