@@ -153,14 +153,16 @@ def reconcile_story(settings: Settings, out: Printer) -> None:
 
 
 def exchange_story(settings: Settings, out: Printer) -> None:
-    from govbus import demo_exchange
+    from govbus import demo_exchange, demo_sharing
     from govbus.catalog.store import CatalogStore
 
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
-        demo_exchange.run(settings, store.current(), store.latest_number(), out)
+        spec, version = store.current(), store.latest_number()
     finally:
         store.dispose()
+    demo_exchange.run(settings, spec, version, out)
+    demo_sharing.run(settings, spec, version, out)
 
 
 def run(settings: Settings, out: Printer = print) -> None:
