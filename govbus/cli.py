@@ -107,6 +107,26 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _exporter(args: argparse.Namespace, settings: Settings) -> int:
+    import contextlib
+    import signal
+    import threading
+
+    from govbus import metrics
+
+    for collector in metrics.state_collectors(settings):
+        metrics.REGISTRY.register(collector)
+    port = settings.metrics_port if args.port is None else args.port
+    server, _ = metrics.serve(port, args.addr)
+    print(f"serving metrics on http://{args.addr}:{server.server_port}/metrics until interrupted")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends it as SIGTERM does
+        stop.wait()
+    server.shutdown()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="govbus",
@@ -169,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo
     )
+    exporter = sub.add_parser(
+        "exporter",
+        help="serve the Prometheus metrics, with the reconciler's last drift and apply time",
+    )
+    exporter.add_argument("--port", type=int, help="port (default: metrics_port, 9464)")
+    exporter.add_argument("--addr", default="0.0.0.0", help="address to bind (0.0.0.0)")
+    exporter.set_defaults(handler=_exporter)
     return parser
 
 

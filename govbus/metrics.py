@@ -8,7 +8,16 @@ validation rule name (producers/validate.py).
 
 from __future__ import annotations
 
+import argparse
+import threading
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from govbus.config import Settings
 
 __all__ = [
     "BYTES_PUBLISHED",
@@ -18,7 +27,10 @@ __all__ = [
     "RECORDS_PUBLISHED",
     "REGISTRY",
     "VALIDATION_FAILURES",
+    "add_port_option",
     "serve",
+    "serve_option",
+    "state_collectors",
 ]
 
 REGISTRY = CollectorRegistry()
@@ -64,6 +76,37 @@ RECORDS_CONSUMED = Counter(
 )
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:
-    """Expose REGISTRY at http://<addr>:<port>/metrics from a daemon thread."""
-    start_http_server(port, addr=addr, registry=REGISTRY)
+def serve(port: int, addr: str = "0.0.0.0") -> tuple[WSGIServer, threading.Thread]:
+    """Expose REGISTRY at http://<addr>:<port>/metrics from a daemon thread (port 0: any free
+    port, see ``server.server_port``); ``server.shutdown()`` stops it."""
+    try:
+        return start_http_server(port, addr=addr, registry=REGISTRY)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}; choose another "
+            "port (--metrics-port, or metrics_port in the config)"
+        ) from None
+
+
+def add_port_option(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port`` of a long-running command (see ``serve_option``)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port while running (default: off)",
+    )
+
+
+def serve_option(port: int | None) -> None:
+    """Serve REGISTRY if ``--metrics-port`` was given; the daemon thread ends with the process."""
+    if port is not None:
+        serve(port)
+
+
+def state_collectors(settings: Settings) -> list[Collector]:
+    """Collectors of state other processes recorded, for a process that only serves metrics
+    (``govbus exporter``): the reconciler's last drift counts and apply time."""
+    from govbus.reconcile.status import StatusCollector
+
+    return [StatusCollector(settings.state_dir)]

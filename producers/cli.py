@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from govbus.config import Settings
+from govbus.metrics import add_port_option, serve_option
 
 __all__ = ["register"]
 
@@ -27,6 +28,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.dispose()
     password = department_password(settings, args.department, args.password_file)
+    serve_option(args.metrics_port)
     with Publisher(settings, args.department, password, spec, version) as publisher:
         resource = publisher.resource(args.resource)  # refuses a non-provider before reading
         records = (record for _, record in read_records(args.file, resource))
@@ -70,4 +72,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
     )
+    add_port_option(p)
     p.set_defaults(handler=_publish)

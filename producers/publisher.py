@@ -27,8 +27,8 @@ import base64
 import csv
 import datetime as dt
 import decimal
+import functools
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,15 +38,15 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from govbus import kafka_clients, metrics
-from govbus.catalog.schemas import CHINA_TZ, EncodeError
+from govbus.catalog.schemas import CHINA_TZ, EncodeError, timestamp
 from govbus.catalog.spec import CatalogSpec, Department, Resource
 from govbus.config import Settings
 from govbus.reconcile.desired import RESOURCE_TOPIC_PREFIX, dlq_topic, resource_topic
 from producers import wire
 from producers.validate import (
     RecordError,
+    avro_payload,
     record_key,
-    to_payload,
     validate_key,
     validate_record,
 )
@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 FLUSH_TIMEOUT = 60.0
+METRICS_EVERY = 1000
 HEADER_SOURCE = "govbus-source"
 
 
@@ -101,12 +102,46 @@ class PublishReport:
 
 @dataclass
 class _Pending:
-    """Delivery reports of one publish call, filled by the producer's callbacks."""
+    """Delivery reports of one publish call, filled by the producer's callbacks.
+
+    Records and bytes are counted here and added to the metrics every ``METRICS_EVERY``
+    deliveries and at the end (a counter update per record costs more than producing it).
+    """
 
     report: PublishReport
     department: str
     produced: int = 0
     reported: int = 0
+    uncounted_records: int = 0
+    uncounted_bytes: int = 0
+    latency: Any = None  # the resource's labelled DELIVERY_LATENCY child
+
+    def __post_init__(self) -> None:
+        self.latency = metrics.DELIVERY_LATENCY.labels(self.report.resource)
+
+    def delivered(self, position: int, err: KafkaError | None, msg: Message) -> None:
+        """Delivery report of a record of the resource topic."""
+        self.reported += 1
+        if err is not None:
+            self.report.failed.append(DeliveryFailure(position, msg.topic() or "", _reason(err)))
+            return
+        self.report.delivered += 1
+        # librdkafka's own measure: from produce() to the broker's acknowledgement.
+        latency = msg.latency()
+        if latency is not None:
+            self.latency.observe(latency)
+        self.uncounted_records += 1
+        self.uncounted_bytes += len(msg.value() or b"")
+        if self.uncounted_records >= METRICS_EVERY:
+            self.count()
+
+    def count(self) -> None:
+        """Add the deliveries not yet counted to the metrics."""
+        if self.uncounted_records:
+            labels = (self.report.resource, self.department)
+            metrics.RECORDS_PUBLISHED.labels(*labels).inc(self.uncounted_records)
+            metrics.BYTES_PUBLISHED.labels(*labels).inc(self.uncounted_bytes)
+            self.uncounted_records = self.uncounted_bytes = 0
 
 
 def _json_default(value: Any) -> Any:
@@ -121,6 +156,24 @@ def _json_default(value: Any) -> Any:
 
 def _reason(err: KafkaError) -> str:
     return f"{err.name()}: {err.str()}"
+
+
+def _produce(
+    producer: Producer,
+    topic: str,
+    key: bytes,
+    value: bytes | None,
+    headers: wire.Headers,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    """``producer.produce``, waiting while the local queue is full; raises KafkaException when
+    the client refuses the record itself (e.g. a message too large)."""
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:  # local queue full: serve delivery reports to make room
+            producer.poll(0.1)
 
 
 class Publisher:
@@ -205,24 +258,33 @@ class Publisher:
         self, resource_code: str, records: Iterable[Mapping[str, Any]], *, source: str = "api"
     ) -> PublishReport:
         """Validate and produce ``records`` (positions count from 1); see the module doc."""
-        resource, topic, pending, base_headers = self._start(resource_code, source)
+        resource, topic, pending, headers = self._start(resource_code, source)
+        provider, version = self.department.code, self.catalog_version
+        where = f"resource {resource.code} {resource.name}: envelope"
         for position, record in enumerate(records, start=1):
             errors = validate_record(resource, record, position)
-            value = None
             if not errors:
                 try:
-                    value = wire.encode_single_object(
-                        resource, self._envelope(resource, record, position)
+                    event_time = record.get("_event_time")
+                    value = wire.encode_upsert(
+                        resource,
+                        provider=provider,
+                        catalog_version=version,
+                        event_time=timestamp(event_time, f"{where} field event_time")
+                        if event_time
+                        else dt.datetime.now(CHINA_TZ),
+                        trace_id=str(uuid.uuid4()),
+                        payload=avro_payload(resource, record),
                     )
-                except EncodeError as exc:  # a gap between validation and the schema
+                except (EncodeError, ValueError, TypeError) as exc:
+                    # A gap between validation and the schema; fastavro raises ValueError or
+                    # TypeError for a value of the wrong type.
                     message = f"record {position}: rule data-type — {exc}"
                     errors = [RecordError(position, None, "data-type", message)]
             if errors:
                 self._dead_letter(resource, record, position, errors, source, pending)
                 continue
-            self._produce(
-                pending, position, topic, record_key(resource, record), value, base_headers
-            )
+            self._produce(pending, position, topic, record_key(resource, record), value, headers)
         return self._finish(pending)
 
     def delete(
@@ -249,19 +311,6 @@ class Publisher:
         ]
         pending = _Pending(PublishReport(resource.code), self.department.id)
         return resource, resource_topic(resource.code, self.topic_prefix), pending, headers
-
-    def _envelope(
-        self, resource: Resource, record: Mapping[str, Any], position: int
-    ) -> dict[str, Any]:
-        return {
-            "provider": self.department.code,
-            "resource_code": resource.code,
-            "catalog_version": self.catalog_version,
-            "op": "UPSERT",
-            "event_time": record.get("_event_time") or dt.datetime.now(CHINA_TZ),
-            "trace_id": str(uuid.uuid4()),
-            "payload": to_payload(resource, record),
-        }
 
     def _dead_letter(
         self,
@@ -304,19 +353,17 @@ class Publisher:
         value: bytes | None,
         headers: wire.Headers,
     ) -> None:
-        started = time.perf_counter()
-        resource, dept = pending.report.resource, pending.department
-
-        def delivered(err: KafkaError | None, _msg: Message | None) -> None:
-            if err is not None:
-                pending.report.failed.append(DeliveryFailure(position, topic, _reason(err)))
-                return
-            pending.report.delivered += 1
-            metrics.DELIVERY_LATENCY.labels(resource).observe(time.perf_counter() - started)
-            metrics.RECORDS_PUBLISHED.labels(resource, dept).inc()
-            metrics.BYTES_PUBLISHED.labels(resource, dept).inc(len(value or b""))
-
-        self._send(pending, topic, key, value, headers, delivered)
+        """Produce a record (None: a tombstone) to the resource topic; reports to ``pending``."""
+        producer = self.producer
+        try:
+            _produce(
+                producer, topic, key, value, headers, functools.partial(pending.delivered, position)
+            )
+        except KafkaException as exc:  # refused locally, e.g. a message too large
+            pending.report.failed.append(DeliveryFailure(position, topic, _reason(exc.args[0])))
+            return
+        pending.produced += 1
+        producer.poll(0)
 
     def _send(
         self,
@@ -331,22 +378,17 @@ class Publisher:
             pending.reported += 1
             callback(err, msg)
 
-        while True:
-            try:
-                self.producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=reported
-                )
-                break
-            except BufferError:  # local queue full: serve delivery reports to make room
-                self.producer.poll(0.1)
-            except KafkaException as exc:  # refused locally, e.g. a message too large
-                callback(exc.args[0], None)
-                return
+        try:
+            _produce(self.producer, topic, key, value, headers, reported)
+        except KafkaException as exc:  # refused locally, e.g. a message too large
+            callback(exc.args[0], None)
+            return
         pending.produced += 1
         self.producer.poll(0)
 
     def _finish(self, pending: _Pending) -> PublishReport:
         left = self.producer.flush(FLUSH_TIMEOUT)
+        pending.count()
         report = pending.report
         unreported = pending.produced - pending.reported
         if left or unreported:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from govbus.catalog.schemas import MONEY_PRECISION, MONEY_SCALE
+from govbus.catalog.schemas import MONEY_PRECISION, MONEY_SCALE, converter
 from govbus.catalog.spec import DATA_TYPE_NAMES, InfoItem, Resource
 from govbus.identifiers import IdentifierError, validate_citizen_id, validate_uscc
 
@@ -42,6 +42,7 @@ __all__ = [
     "META_FIELDS",
     "RULES",
     "RecordError",
+    "avro_payload",
     "identifier_kind",
     "record_key",
     "to_payload",
@@ -184,13 +185,62 @@ def _identifier_problem(kind: str, value: str) -> str | None:
 
 # --- records ------------------------------------------------------------------------------------
 
+# (rule, problem) of one present value, or None.
+_Check = Callable[[object], "tuple[str, str] | None"]
+
+
+def _value_check(item: InfoItem, kind: str | None) -> _Check:
+    """Data type, length and identifier rules of one item, compiled once per resource."""
+    data_type = item.data_type
+    prefix = f"data type {data_type} {DATA_TYPE_NAMES[data_type]} "
+    limit = item.length if data_type in ("C", "M") else None
+    if data_type in ("C", "M"):
+        # Text, the commonest case: no generic type dispatch per value.
+        def text(value: object) -> tuple[str, str] | None:
+            if not isinstance(value, str):
+                return "data-type", f"{prefix}expects text, got a {type(value).__name__}"
+            if limit is not None and len(value) > limit:
+                return "length", f"has {len(value)} characters, at most {limit} allowed"
+            if kind is not None and value:
+                problem = _identifier_problem(kind, value)
+                if problem is not None:
+                    return kind, problem
+            return None
+
+        return text
+
+    def other(value: object) -> tuple[str, str] | None:
+        problem = _type_problem(data_type, value)
+        if problem is not None:
+            return "data-type", prefix + problem
+        if kind is not None and isinstance(value, str) and value:
+            problem = _identifier_problem(kind, value)
+            if problem is not None:
+                return kind, problem
+        return None
+
+    return other
+
+
+def _avro_value(item: InfoItem, kind: str | None) -> Callable[[Any], Any] | None:
+    """How a valid value becomes its Avro payload value (None: as is); see ``to_payload``."""
+    convert = converter(item.data_type)
+    if item.data_type == "G":
+        return lambda v: base64.b64decode(v, validate=True) if isinstance(v, str) else bytes(v)
+    if kind == "citizen-id" and convert is None:
+        return lambda v: v.upper() if isinstance(v, str) else v
+    return convert
+
 
 @dataclass(frozen=True)
 class _ItemPlan:
     item: InfoItem
+    code: str
     is_key: bool
+    required: bool
     kind: str | None  # identifier rule
-    type_name: str  # e.g. "C 字符型"
+    check: _Check
+    to_avro: Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True)
@@ -198,7 +248,7 @@ class _Plan:
     """What a resource's rules need per item, worked out once per resource, not per record."""
 
     items: tuple[_ItemPlan, ...]
-    known: frozenset[str]
+    known: frozenset[str]  # item codes and META_FIELDS: the fields a record may have
     key: tuple[_ItemPlan, ...]  # in key order
 
 
@@ -211,17 +261,26 @@ def _plan(resource: Resource) -> _Plan:
     hit = _PLANS.get(id(resource))
     if hit is not None and hit[0] is resource:
         return hit[1]
-    items = tuple(
-        _ItemPlan(
-            item,
-            item.code in resource.key.items,
-            identifier_kind(resource, item),
-            f"{item.data_type} {DATA_TYPE_NAMES[item.data_type]}",
+    items = []
+    for item in resource.items:
+        kind = identifier_kind(resource, item)
+        items.append(
+            _ItemPlan(
+                item,
+                item.code,
+                item.code in resource.key.items,
+                item.required,
+                kind,
+                _value_check(item, kind),
+                _avro_value(item, kind),
+            )
         )
-        for item in resource.items
+    by_code = {p.code: p for p in items}
+    plan = _Plan(
+        tuple(items),
+        frozenset(by_code) | META_FIELDS,
+        tuple(by_code[c] for c in resource.key.items),
     )
-    by_code = {p.item.code: p for p in items}
-    plan = _Plan(items, frozenset(by_code), tuple(by_code[c] for c in resource.key.items))
     if len(_PLANS) >= 256:
         _PLANS.clear()
     _PLANS[id(resource)] = (resource, plan)
@@ -247,19 +306,9 @@ class _Collector:
 
     def check_value(self, plan: _ItemPlan, value: object) -> None:
         """Data type, length and identifier rules of one present value."""
-        item = plan.item
-        problem = _type_problem(item.data_type, value)
-        if problem is not None:
-            self.add(item, "data-type", f"data type {plan.type_name} {problem}")
-            return
-        limit = item.length if item.data_type in ("C", "M") else None
-        if limit is not None and isinstance(value, str) and len(value) > limit:
-            self.add(item, "length", f"has {len(value)} characters, at most {limit} allowed")
-            return
-        if plan.kind is not None and isinstance(value, str) and value:
-            problem = _identifier_problem(plan.kind, value)
-            if problem is not None:
-                self.add(item, plan.kind, problem)
+        broken = plan.check(value)
+        if broken is not None:
+            self.add(plan.item, *broken)
 
     def check_key_item(self, item: InfoItem, value: object) -> bool:
         """False (and an error) if the key item is unusable in a key."""
@@ -279,22 +328,26 @@ def validate_record(
     """Every rule ``record`` breaks as a record of ``resource``; empty if it may be published."""
     plan = _plan(resource)
     out = _Collector(position)
-    for name in record:
-        if name not in plan.known and name not in META_FIELDS:
-            out.add(str(name), "unknown-item", f"is not an info item of resource "
-                    f"{resource.code} {resource.name}")  # fmt: skip
+    if not plan.known.issuperset(record):
+        for name in record:
+            if name not in plan.known:
+                out.add(str(name), "unknown-item", f"is not an info item of resource "
+                        f"{resource.code} {resource.name}")  # fmt: skip
+    get = record.get
     for item_plan in plan.items:
-        item = item_plan.item
-        value = record.get(item.code)
+        value = get(item_plan.code)
         if item_plan.is_key:
-            if not out.check_key_item(item, value):
+            if not out.check_key_item(item_plan.item, value):
                 continue
-        elif value is None or (isinstance(value, str) and not value.strip()):
-            if item.required:
-                out.add(item, "required-item", "is required but missing or empty")
-            if value is None:
-                continue
-        out.check_value(item_plan, value)
+        elif value is None:
+            if item_plan.required:
+                out.add(item_plan.item, "required-item", "is required but missing or empty")
+            continue
+        elif item_plan.required and isinstance(value, str) and not value.strip():
+            out.add(item_plan.item, "required-item", "is required but missing or empty")
+        broken = item_plan.check(value)
+        if broken is not None:
+            out.add(item_plan.item, *broken)
     return out.errors
 
 
@@ -306,7 +359,7 @@ def validate_key(resource: Resource, key: Mapping[str, Any], position: int) -> l
             out.add(str(name), "unknown-item", f"is not a key item of resource {resource.code} "
                     f"{resource.name} (key: {', '.join(resource.key.items)})")  # fmt: skip
     for item_plan in _plan(resource).key:
-        value = key.get(item_plan.item.code)
+        value = key.get(item_plan.code)
         if out.check_key_item(item_plan.item, value):
             out.check_value(item_plan, value)
     return out.errors
@@ -332,9 +385,9 @@ def record_key(resource: Resource, record: Mapping[str, Any]) -> bytes:
     """
     parts = []
     for item_plan in _plan(resource).key:
-        value = record.get(item_plan.item.code)
+        value = record.get(item_plan.code)
         if _is_empty(value):
-            raise KeyError(f"resource {resource.code}: key item {item_plan.item.code} has no value")
+            raise KeyError(f"resource {resource.code}: key item {item_plan.code} has no value")
         parts.append(_key_part(item_plan, value))
     return KEY_SEPARATOR.join(parts).encode("utf-8")
 
@@ -344,7 +397,7 @@ def to_payload(resource: Resource, record: Mapping[str, Any]) -> dict[str, Any]:
     公民身份号码 upper-cased (the same canonical form as in the key)."""
     payload: dict[str, Any] = {}
     for item_plan in _plan(resource).items:
-        value = record.get(item_plan.item.code)
+        value = record.get(item_plan.code)
         if value is None:
             continue
         if isinstance(value, str):
@@ -352,5 +405,18 @@ def to_payload(resource: Resource, record: Mapping[str, Any]) -> dict[str, Any]:
                 value = base64.b64decode(value, validate=True)
             elif item_plan.kind == "citizen-id":
                 value = value.upper()
-        payload[item_plan.item.code] = value
+        payload[item_plan.code] = value
+    return payload
+
+
+def avro_payload(resource: Resource, record: Mapping[str, Any]) -> dict[str, Any]:
+    """``to_payload`` in the exact values fastavro writes (``wire.encode_upsert``), every item
+    present (None when absent). Only for a record ``validate_record`` accepted: its values are
+    not checked again."""
+    get = record.get
+    payload: dict[str, Any] = {}
+    for item_plan in _plan(resource).items:
+        value = get(item_plan.code)
+        convert = item_plan.to_avro
+        payload[item_plan.code] = value if value is None or convert is None else convert(value)
     return payload

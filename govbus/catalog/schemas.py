@@ -50,16 +50,17 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import functools
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import avro.schema
 import fastavro
+import fastavro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
 from govbus.catalog.spec import DATA_TYPE_NAMES, CatalogSpec, InfoItem, Resource
@@ -69,14 +70,19 @@ __all__ = [
     "CHINA_TZ",
     "NAMESPACE",
     "OPS",
+    "Codec",
     "EncodeError",
     "check_evolution",
     "check_spec_evolution",
+    "codec",
+    "converter",
     "decode",
     "encode",
     "envelope_schema",
+    "in_china_time",
     "payload_schema",
     "schema_name",
+    "timestamp",
     "to_avro_envelope",
     "write_schemas",
 ]
@@ -334,17 +340,50 @@ def write_schemas(spec: CatalogSpec, directory: str | Path) -> list[Path]:
 # --- encoding -----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
+@dataclass(frozen=True)
+class Codec:
+    """A resource's envelope schema, worked out once: what encoding and decoding need."""
+
+    resource: Resource
+    parsed: Any  # fastavro's parsed envelope schema
+    fingerprint: bytes  # CRC-64-AVRO of the Parsing Canonical Form, little-endian (as on the wire)
+    payload_name: str  # full name of the payload record (the union branch)
+    timestamp_items: tuple[str, ...]  # T items: decoded timestamps are shown in UTC+8
+
+
+# The one parsed-schema cache (producers/wire.py builds on it). By identity: hashing a Resource
+# (a deep frozen dataclass) costs more than encoding a record. An entry keeps its resource
+# alive, so an id is never reused while cached.
+_CODECS: dict[int, Codec] = {}
+
+
+def codec(resource: Resource) -> Codec:
+    """The resource's parsed envelope schema and fingerprint (cached per Resource object)."""
+    hit = _CODECS.get(id(resource))
+    if hit is not None and hit.resource is resource:
+        return hit
+    schema = envelope_schema(resource)
+    canonical = fastavro.schema.to_parsing_canonical_form(schema)
+    # fastavro gives the fingerprint's bytes already in the spec's little-endian order, as hex.
+    fp = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    timestamps = tuple(i.code for i in resource.items if i.data_type == "T")
+    found = Codec(resource, fastavro.parse_schema(schema), fp, schema_name(resource), timestamps)
+    if len(_CODECS) >= 1024:
+        _CODECS.clear()
+    _CODECS[id(resource)] = found
+    return found
+
+
 def _parsed(resource: Resource) -> Any:
-    # Resources are frozen values: equal resources have equal schemas, so the cache is safe.
-    return fastavro.parse_schema(envelope_schema(resource))
+    return codec(resource).parsed
 
 
 def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _timestamp(value: object, what: str) -> dt.datetime:
+def timestamp(value: object, what: str) -> dt.datetime:
+    """An aware datetime of a datetime or ISO text (naive: UTC+8); EncodeError names ``what``."""
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -405,7 +444,7 @@ def _item_value(item: InfoItem, value: object, what: str) -> object:
             raise EncodeError(f"{what} expects a date, got a {_kind(value)}")
         return value
     if t == "T":
-        return _timestamp(value, what)
+        return timestamp(value, what)
     if t == "L":
         if not isinstance(value, bool):
             raise EncodeError(f"{what} expects true or false (bool), got a {_kind(value)}")
@@ -413,6 +452,53 @@ def _item_value(item: InfoItem, value: object, what: str) -> object:
     if isinstance(value, bytes | bytearray | memoryview):  # G
         return bytes(value)
     raise EncodeError(f"{what} expects bytes, got a {_kind(value)}")
+
+
+def _unchecked_money(value: Any) -> decimal.Decimal:
+    return decimal.Decimal(str(value) if isinstance(value, float) else value).quantize(_CENT)
+
+
+def _unchecked_double(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a double passes "finite number" checks
+        raise EncodeError("a number is too large for a double") from None
+
+
+def _unchecked_date(value: Any) -> Any:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _unchecked_timestamp(value: Any) -> Any:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=CHINA_TZ)
+
+
+def _unchecked_bytes(value: Any) -> bytes:
+    return value if type(value) is bytes else bytes(value)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
+    "C": None,
+    "M": None,
+    "N": _unchecked_double,
+    "B": _unchecked_double,
+    "F": _unchecked_double,
+    "Y": _unchecked_money,
+    "I": None,
+    "D": _unchecked_date,
+    "T": _unchecked_timestamp,
+    "L": None,
+    "G": _unchecked_bytes,
+}
+
+
+def converter(data_type: str) -> Callable[[Any], Any] | None:
+    """How a value already known to fit ``data_type`` becomes what fastavro writes (None: as
+    is); the same result as ``to_avro_envelope`` for such values, without checking them again.
+    For values validated elsewhere (producers/validate.py): anything else is undefined."""
+    return _CONVERTERS[data_type]
 
 
 def _to_avro_payload(resource: Resource, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -477,7 +563,7 @@ def to_avro_envelope(resource: Resource, envelope: Mapping[str, Any]) -> dict[st
         "resource_code": envelope["resource_code"],
         "catalog_version": version,
         "op": envelope["op"],
-        "event_time": _timestamp(envelope["event_time"], f"{where} field event_time"),
+        "event_time": timestamp(envelope["event_time"], f"{where} field event_time"),
         "trace_id": envelope["trace_id"],
         "payload": None if payload is None else _to_avro_payload(resource, payload),
     }
@@ -502,11 +588,16 @@ def decode(
     record = fastavro.schemaless_reader(io.BytesIO(data), writer, _parsed(resource))
     if not isinstance(record, dict):
         raise ValueError(f"resource {resource.code}: decoded data is not an envelope record")
+    return in_china_time(record, codec(resource).timestamp_items)
+
+
+def in_china_time(record: dict[str, Any], timestamp_items: tuple[str, ...]) -> dict[str, Any]:
+    """A decoded envelope with its timestamps (event time, T items) shown in UTC+8."""
     record["event_time"] = record["event_time"].astimezone(CHINA_TZ)
     payload = record["payload"]
     if payload is not None:
-        for item in resource.items:
-            value = payload.get(item.code)
-            if item.data_type == "T" and value is not None:
-                payload[item.code] = value.astimezone(CHINA_TZ)
+        for code in timestamp_items:
+            value = payload.get(code)
+            if value is not None:
+                payload[code] = value.astimezone(CHINA_TZ)
     return record

@@ -38,7 +38,10 @@ def plan_for(settings: Settings) -> tuple[Any, Any]:
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    from govbus.reconcile.status import record_plan
+
     plan, _ = plan_for(settings)
+    record_plan(settings.state_dir, plan.drift(), applied=False)  # for `govbus exporter`
     lines = plan.render()
     for line in lines:
         print(line)
@@ -50,11 +53,13 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 def _apply(args: argparse.Namespace, settings: Settings) -> int:
     from govbus.reconcile.plan import apply
     from govbus.reconcile.secrets import PasswordStore
+    from govbus.reconcile.status import record_plan
 
     plan, admin = plan_for(settings)
     result = apply(
         plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
     )
+    record_plan(settings.state_dir, plan.drift(), applied=True)  # for `govbus exporter`
     for line in result.render():
         print(line)
     if result.skipped:

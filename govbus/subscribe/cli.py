@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from govbus.config import ConfigError, Settings
+from govbus.metrics import add_port_option, serve_option
 from govbus.secret_files import secret_path
 
 
@@ -83,6 +84,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(line, ensure_ascii=False, default=_json_default), flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: subscriber.stop())
+    serve_option(args.metrics_port)
     count = subscriber.run(show, max_records=args.max, timeout=args.timeout)
     print(f"{count} record(s) of {args.resource} consumed", file=sys.stderr)
     return 0
@@ -132,6 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
     )
+    add_port_option(p)
     p.set_defaults(handler=_consume)
 
     audit = sub.add_parser("audit", help="the usage audit trail (article 18)")

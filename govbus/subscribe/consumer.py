@@ -44,6 +44,7 @@ from producers.wire import SchemaCatalog, decode_single_object
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 VIEWS = ("public",)  # article 10 public views (govbus.catalog.views)
 _POLL = 0.5
+_BATCH = 500
 
 
 class SubscribeError(RuntimeError):
@@ -272,40 +273,47 @@ class Subscriber:
         pending = 0
         handled = 0
         idle_since = time.monotonic()
+        consumed = metrics.RECORDS_CONSUMED.labels(
+            resource=self.resource.code, department=self.department.id
+        )
         try:
             consumer.subscribe([self.topic])
             while not self._stopping and (max_records is None or handled < max_records):
                 if timeout is not None and time.monotonic() - idle_since > timeout:
                     break
-                msg = consumer.poll(_POLL)
-                if msg is None or not self._check(msg):
+                # A batch at a time (one call per record costs more than decoding it), never
+                # more than the records still wanted.
+                want = _BATCH if max_records is None else min(_BATCH, max_records - handled)
+                got = False
+                for msg in consumer.consume(want, _POLL):
+                    if self._stopping:
+                        break  # the rest is neither handed over nor committed: read next run
+                    if not self._check(msg):
+                        continue
+                    got = True
+                    record = self._record(msg)
                     if status is not None:
-                        self._poll_status(status)
-                    if window.count and time.monotonic() - window.opened >= self.audit_interval:
+                        record = replace(record, under_verification=status(record.key))
+                    window.add(record.partition, record.offset)  # handed over: it counts as used
+                    handler(record)
+                    handled += 1
+                    consumed.inc()
+                    done[record.partition] = record.offset + 1
+                    pending += 1
+                    if pending >= self.commit_every:
+                        self._commit(consumer, done)
+                        pending = 0
+                    if (
+                        window.count >= self.audit_every
+                        or time.monotonic() - window.opened >= self.audit_interval
+                    ):
                         self._commit(consumer, done)
                         window = self._audit(producer, window)
-                    continue
-                idle_since = time.monotonic()
-                record = self._record(msg)
                 if status is not None:
-                    record = replace(record, under_verification=status(record.key))
-                window.add(record.partition, record.offset)  # handed over: it counts as used
-                handler(record)
-                handled += 1
-                metrics.RECORDS_CONSUMED.labels(
-                    resource=self.resource.code, department=self.department.id
-                ).inc()
-                done[record.partition] = record.offset + 1
-                pending += 1
-                if pending >= self.commit_every:
-                    self._commit(consumer, done)
-                    pending = 0
-                    if status is not None:
-                        self._poll_status(status)
-                if (
-                    window.count >= self.audit_every
-                    or time.monotonic() - window.opened >= self.audit_interval
-                ):
+                    self._poll_status(status)  # disputes opened or closed meanwhile
+                if got:
+                    idle_since = time.monotonic()
+                elif window.count and time.monotonic() - window.opened >= self.audit_interval:
                     self._commit(consumer, done)
                     window = self._audit(producer, window)
         finally:

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from govbus import kafka_clients, metrics
 from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
@@ -324,3 +326,33 @@ def test_cli_publishes_a_file_and_exits_2_for_dead_letters(
     assert "delivered 2\n" in out
     assert f"dead-lettered 1 (to topic {dlq})" in out
     assert "record 2, item citizen_id (公民身份号码): rule citizen-id — " in out
+
+
+def test_metrics_endpoint_serves_what_a_publish_counted(world: World) -> None:
+    code, dept = world.resource.code, world.provider.user
+    latency = {"resource": code}
+    latency_before = sample("govbus_delivery_latency_seconds_count", latency)
+    with world.publisher() as publisher:
+        report = publisher.publish(code, people(3), source="test")
+    assert report.delivered == 3
+
+    server, _ = metrics.serve(0, "127.0.0.1")  # port 0: a free one
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = response.read().decode()
+    finally:
+        server.shutdown()
+    served = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+    labels = tuple(sorted({"resource": code, "department": dept}.items()))
+    assert served[("govbus_records_published_total", labels)] == 3
+    # 3 Avro records with envelope: more than 3 x 100 bytes, and what the registry holds.
+    published_bytes = served[("govbus_bytes_published_total", labels)]
+    assert published_bytes > 300
+    assert published_bytes == sample("govbus_bytes_published_total", dict(labels))
+    count = served[("govbus_delivery_latency_seconds_count", (("resource", code),))]
+    assert count == latency_before + 3
