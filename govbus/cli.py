@@ -156,11 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     from govbus.reconcile.cli import register as register_reconcile
     from govbus.subscribe.cli import register as register_subscribe
     from producers.cli import register as register_publish
+    from producers.observe_cli import register as register_observe
+    from stream_apps.cli import register as register_stream_apps
 
     register_catalog(sub)
     register_reconcile(sub)
     register_publish(sub)
     register_subscribe(sub)
+    register_observe(sub)
+    register_stream_apps(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

@@ -11,7 +11,9 @@ import importlib
 from types import ModuleType
 
 # name -> module path; each module documents its topics and tables.
-APPS: dict[str, str] = {}
+APPS: dict[str, str] = {
+    "govbus-verifier": "stream_apps.verification",
+}
 
 
 def app_module(name: str) -> ModuleType:
