@@ -17,15 +17,14 @@ the exchange's Avro records)::
             "trace_id": "<uuid>", "values": {"<item code>": <value>, ...}}
 
 ``values`` holds the key items and any of the items the catalog says this department holds
-(dates ISO text, money as decimal text). An observation is checked first: the department
-must be a catalogued holder of the resource, the key items must be present, and no other
-items may be sent; each value must fit its item's data type. A refused observation goes to
+(dates ISO text, money as decimal text), as the holder keeps them. An observation is checked
+first: the department must be a catalogued holder of the resource, the key items must be
+present and valid, and no other items may be sent. A refused observation goes to
 the department's dead-letter topic with the rules it breaks, as ``Publisher`` does.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -38,23 +37,12 @@ from govbus.config import Settings
 from govbus.reconcile.desired import observation_topic
 from producers import wire
 from producers.publisher import Publisher, PublishError, PublishReport, _json_default
-from producers.validate import META_FIELDS, RecordError, record_key, validate_record
+from producers.validate import META_FIELDS, RecordError, record_key, validate_key
 
-__all__ = ["HEADER_KIND", "Observer", "holder_view"]
+__all__ = ["HEADER_KIND", "Observer"]
 
 HEADER_KIND = "govbus-kind"
 OBSERVATION_PREFIX = "verify."
-
-
-def holder_view(resource: Resource, held: Iterable[str]) -> Resource:
-    """The resource as a holder sees it: its key items and the items it holds, none required."""
-    keep = set(resource.key.items) | set(held)
-    items = tuple(
-        i if i.code in resource.key.items else dataclasses.replace(i, required=False)
-        for i in resource.items
-        if i.code in keep
-    )
-    return dataclasses.replace(resource, items=items)
 
 
 class Observer(Publisher):
@@ -86,7 +74,6 @@ class Observer(Publisher):
             dlq=dlq,
         )
         self.observation_prefix = observation_prefix
-        self._views: dict[str, Resource] = {}  # kept: validation caches plans by identity
 
     def __enter__(self) -> Observer:
         return self
@@ -118,16 +105,15 @@ class Observer(Publisher):
         ]
         return tuple(items) if items else None
 
-    def _view(self, resource: Resource, held: tuple[str, ...]) -> Resource:
-        view = self._views.get(resource.code)
-        if view is None:
-            view = self._views[resource.code] = holder_view(resource, held)
-        return view
-
     def validate(
         self, resource: Resource, record: Mapping[str, Any], position: int
     ) -> list[RecordError]:
-        """Every rule the observation breaks (not-held items, key items, data types)."""
+        """Every rule the observation breaks: items it does not hold, key items.
+
+        Held values are not checked against the data type: a holder's copy is what its system
+        keeps (e.g. a date as 2024年1月5日), and the item's comparison rule decides whether it
+        agrees with the provider's record.
+        """
         held = self.held(resource) or ()
         errors = []
         for name in record:
@@ -140,8 +126,8 @@ class Observer(Publisher):
                 f"{', '.join(held)}; key: {', '.join(resource.key.items)})"
             )
             errors.append(RecordError(position, str(name), "not-held", message))
-        narrow = {k: v for k, v in record.items() if k in held or k in resource.key.items}
-        return errors + validate_record(self._view(resource, held), narrow, position)
+        key = {k: v for k, v in record.items() if k in resource.key.items}
+        return errors + validate_key(resource, key, position)
 
     def observe(
         self, resource_code: str, records: Iterable[Mapping[str, Any]], *, source: str = "api"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     module = app_module(args.name)
     spec = _spec(settings, args.catalog)
     options: dict[str, Any] = _options(args.option)
-    app_spec = module.needs(spec, partitions=args.partitions, **options)
+    # needs() takes the naming options (prefixes, app_id); build() takes them all.
+    accepted = inspect.signature(module.needs).parameters
+    naming = {k: v for k, v in options.items() if k in accepted}
+    app_spec = module.needs(spec, partitions=args.partitions, **naming)
     password = PasswordStore(settings.state_dir)(app_spec.user)
     if args.now:
         options["clock"] = _clock(args.now)

@@ -228,8 +228,8 @@ def build(
     *,
     partitions: int = 3,
     clock: Callable[[], dt.datetime] | None = None,
-    batch: int = 1000,
-    within: float = 0.05,
+    batch: int | str = 1000,
+    within: float | str = 0.05,
     **prefixes: str,
 ) -> faust.App:
     """The Faust app; ``prefixes`` as ``needs`` (topic/observation/actions prefixes, app_id).
@@ -251,14 +251,17 @@ def build(
             "the catalog lists no holders for any resource: there is nothing to verify "
             "(add holders to a resource, or do not run govbus-verifier)"
         )
-    table = app.Table(TABLE, partitions=partitions, key_serializer="json", value_serializer="json")
+    # No key/value types: Faust then serializes keys (str) and values (dicts) as JSON, always,
+    # so recovery decodes what was written (value_type=dict breaks recovery: Faust takes it
+    # for a model and calls dict.from_data).
+    table = app.Table(TABLE, partitions=partitions)
     source = app.topic(*routes, key_serializer="raw", value_serializer="raw")
     actions = app.topic(app_spec.writes[0], key_serializer="raw", value_serializer="raw")
     worker = _Worker(spec, routes, table, actions, clock or (lambda: dt.datetime.now(dt.UTC)))
 
     @app.agent(source, name=f"{app_spec.app_id}.verify")
     async def verify(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(batch, within):  # type: ignore[attr-defined]
+        async for events in stream.take_events(int(batch), float(within)):  # type: ignore[attr-defined]
             await worker.process(events)
 
     return app

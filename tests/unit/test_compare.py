@@ -60,7 +60,9 @@ def test_equivalent_values_agree(rule: str, a: str | None, b: str | None, tolera
 
 
 @pytest.mark.parametrize(("rule", "a", "b", "tolerance"), DIFFERENT)
-def test_different_values_disagree(rule: str, a: str | None, b: str | None, tolerance: float | None):
+def test_different_values_disagree(
+    rule: str, a: str | None, b: str | None, tolerance: float | None
+):
     assert not compare(rule, a, b, tolerance)  # type: ignore[arg-type]
     assert not compare(rule, b, a, tolerance)  # type: ignore[arg-type]
 

@@ -130,7 +130,7 @@ def test_an_authoritative_correction_or_a_corrected_copy_settles(verifier: Verif
 
 
 def test_a_delete_settles_open_disputes_and_drops_the_values(verifier: Verifier):
-    actions, state = run(verifier, None, auth(GOOD), obs(H2, {"name": "王五"}))
+    _, state = run(verifier, None, auth(GOOD), obs(H2, {"name": "王五"}))
     gone, state = run(verifier, state, auth(None))
     assert [a["action"] for a in gone] == ["settle"] and "deleted" in gone[0]["reason"]
     assert state is not None and state["auth"] is None and state["open"] == {}
