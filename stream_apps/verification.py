@@ -168,13 +168,21 @@ class _Worker:
             staged[skey] = (msg.partition, outcome.state)
             actions += outcome.actions
         await self._send(actions)
+        # Straight to the producer, not through Faust's send_soon buffer (send_changelog):
+        # that buffer sends one message at a time and lags far behind a batch's writes.
+        changelog = self.table.changelog_topic
         for skey, (partition, state) in staged.items():
             if state is None:
                 self.table.data.pop(skey, None)
-                self.table.send_changelog(partition, skey, None, value_serializer="raw")
             else:
                 self.table.data[skey] = state
-                self.table.send_changelog(partition, skey, state)
+            await changelog.send(
+                key=skey,
+                value=state,
+                partition=partition,
+                key_serializer="json",
+                value_serializer="json" if state is not None else "raw",
+            )
 
     async def _send(self, actions: list[dict[str, Any]]) -> None:
         futures = []
