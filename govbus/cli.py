@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     from govbus.share.cli import register as register_share
     from govbus.subscribe.cli import register as register_subscribe
     from producers.cli import register as register_publish
+    from producers.observe_cli import register as register_observe
+    from stream_apps.cli import register as register_stream_apps
 
     register_catalog(sub)
     register_reconcile(sub)
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_subscribe(sub)
     register_share(sub)
     register_disputes(sub)
+    register_observe(sub)
+    register_stream_apps(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

@@ -75,9 +75,17 @@ def admin_client(settings: Settings, bootstrap: str | None = None) -> AdminClien
 
 
 def producer(settings: Settings, username: str, password: str, **extra: Any) -> Producer:
-    """An idempotent, acks=all producer: nothing acknowledged is lost or duplicated."""
+    """An idempotent, acks=all producer: nothing acknowledged is lost or duplicated.
+
+    Keys are partitioned with murmur2 like the Java client and Faust (aiokafka), not
+    librdkafka's default CRC32: a resource's records and the observations of them (same key)
+    then land in the same partition number, which the verification app relies on.
+    """
     conf = client_config(
-        settings, username, password, **{"enable.idempotence": True, "acks": "all", **extra}
+        settings,
+        username,
+        password,
+        **{"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", **extra},
     )
     return Producer(conf)
 

@@ -18,6 +18,7 @@ from govbus.reconcile.desired import Grant, StreamApp
 
 # name -> module path; each module documents its topics and tables.
 APPS: dict[str, str] = {
+    "govbus-verifier": "stream_apps.verification",
     "govbus-projector": "stream_apps.projection",
     "govbus-freshness": "stream_apps.freshness",
     "govbus-disputes": "stream_apps.disputes",

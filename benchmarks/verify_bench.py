@@ -1,0 +1,250 @@
+"""Observations/s through the verification app on one worker, beside the raw consume rate.
+
+    python -m benchmarks.verify_bench --records 20000
+
+Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a local one, with
+`govbus broker start`), in a namespace of its own that is removed afterwards:
+
+1. reconciles a one-resource catalog with two holders and the verifier's needs;
+2. pre-produces N authoritative records and N observations (every ``--mismatch-every``-th
+   disagrees on one item);
+3. reads the observation topic with a plain confluent-kafka consumer: the raw consume rate;
+4. starts ``govbus stream-apps run govbus-verifier`` (a subprocess, one worker) and times it
+   from the first detect action visible to the last (startup and table recovery excluded; the
+   worker also reads the N authoritative records, so it handles 2N events);
+5. once caught up, produces ``--latency-samples`` mismatching observations one by one and
+   measures the time from each being produced to its detect action being visible: p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import decimal
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from govbus import kafka_clients
+from govbus.catalog.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.catalog.yaml_io import dump_yaml
+from govbus.config import Settings, load_settings
+from govbus.identifiers import uscc_check_char
+from govbus.reconcile import kafka_admin
+from govbus.reconcile.desired import (
+    desired_state,
+    dispute_actions_topic,
+    observation_topic,
+)
+from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
+from govbus.reconcile.secrets import PasswordStore
+from producers.observe import Observer
+from producers.publisher import Publisher
+from stream_apps.verification import needs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _dept(sfx: str, label: str, n: int) -> Department:
+    body = f"11320400{n:09d}"
+    return Department(f"b{sfx}-{label}", body + uscc_check_char(body), label, "city", "320400")
+
+
+def _spec(sfx: str) -> CatalogSpec:
+    gaj, mzj = _dept(sfx, "gaj", 1), _dept(sfx, "mzj", 2)
+    resource = Resource(
+        code=f"10101/{gaj.code}-000001",
+        name="人口基本信息",
+        provider=gaj.code,
+        abstract="benchmark",
+        format="database",
+        category=("人口",),
+        items=(
+            InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),
+            InfoItem("姓名", "name", "C", 50, compare="text"),
+            InfoItem("补贴金额", "amount", "Y", compare="numeric", tolerance=0.01),
+            InfoItem("出生日期", "birth", "D", compare="date"),
+        ),
+        key=ResourceKey(("citizen_id",), "natural-person"),
+        share_type="unconditional",
+        update_cycle="daily",
+        publish_date=dt.date(2026, 1, 1),
+        holders=(Holder(mzj.code, ("name", "amount", "birth")),),
+    )
+    return CatalogSpec((gaj, mzj), (resource,))
+
+
+def citizen_id(n: int) -> str:
+    born = dt.date(1940, 1, 1) + dt.timedelta(days=n // 1000)
+    body = f"320402{born:%Y%m%d}{n % 1000:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
+
+
+def _admin_consumer(settings: Settings, group: str) -> Consumer:
+    return Consumer(
+        {**kafka_clients.admin_config(settings), "group.id": group,
+         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+         "fetch.max.bytes": 52428800}
+    )  # fmt: skip
+
+
+def raw_consume_rate(settings: Settings, topic: str, partitions: int, total: int) -> float:
+    consumer = _admin_consumer(settings, f"bench-raw-{uuid.uuid4().hex[:6]}")
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got, started = 0, time.perf_counter()
+    while got < total:
+        for msg in consumer.consume(1000, 1.0):
+            if not msg.error():
+                json.loads(msg.value())  # decode, as the app must
+                got += 1
+    rate = got / (time.perf_counter() - started)
+    consumer.close()
+    return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--mismatch-every", type=int, default=10)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=1000, help="events per verifier step")
+    args = parser.parse_args(argv)
+    n, k, parts = args.records, args.mismatch_every, args.partitions
+
+    settings = load_settings()
+    admin = kafka_clients.admin_client(settings)
+    secrets = PasswordStore(settings.state_dir)
+    sfx = uuid.uuid4().hex[:8]
+    spec = _spec(sfx)
+    resource = spec.resources[0]
+    options = {
+        "topic_prefix": f"b{sfx}.gov.",
+        "observation_prefix": f"b{sfx}.verify.",
+        "actions_prefix": f"b{sfx}.disputes.actions.",
+        "app_id": f"b{sfx}-govbus-verifier",
+    }
+    app = needs(spec, partitions=parts, **options)
+    scope = Scope((f"b{sfx}.", f"b{sfx}-", f"dlq.b{sfx}-"), (f"b{sfx}-",), everyone=False)
+    desired = desired_state(
+        spec, partitions=parts, topic_prefix=options["topic_prefix"], platform_apps=False,
+        stream_apps=[app],
+    )  # fmt: skip
+    apply(make_plan(desired, read_actual(admin, scope=scope)), admin, secrets)
+    obs_topic = observation_topic(resource.code, options["observation_prefix"])
+    actions_topic = dispute_actions_topic("govbus-verifier", options["actions_prefix"])
+    worker: subprocess.Popen[bytes] | None = None
+    tmp = Path(tempfile.mkdtemp(prefix="verify-bench-"))
+    try:
+        good = {"name": "张三", "amount": decimal.Decimal("1000.00"), "birth": dt.date(1990, 1, 1)}
+        started = time.perf_counter()
+        with Publisher(settings, "b" + sfx + "-gaj", secrets(f"b{sfx}-gaj"), spec, 1,
+                       topic_prefix=options["topic_prefix"]) as pub:  # fmt: skip
+            pub.publish(resource.code, ({"citizen_id": citizen_id(i), **good} for i in range(n)))
+        with Observer(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec,
+                      observation_prefix=options["observation_prefix"]) as obs:  # fmt: skip
+            copies = (
+                {"citizen_id": citizen_id(i), "name": "李四" if i % k == 0 else "张 三",
+                 "amount": "1,000.00", "birth": "1990年1月1日"}
+                for i in range(n)
+            )  # fmt: skip
+            obs.observe(resource.code, copies)
+        print(f"pre-produced {n} records and {n} observations in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        raw = raw_consume_rate(settings, obs_topic, parts, n)
+
+        catalog = tmp / "catalog.yaml"
+        dump_yaml(spec, catalog)
+        cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(settings.state_dir),
+               "stream-apps", "run", "govbus-verifier", "--catalog", str(catalog),
+               "--partitions", str(parts), "--option", f"batch={args.batch}"]  # fmt: skip
+        for key, value in options.items():
+            cmd += ["--option", f"{key}={value}"]
+        env = {**os.environ}
+        if settings.bootstrap_servers is None:
+            env["GOVBUS_BOOTSTRAP_SERVERS"] = kafka_clients.bootstrap_of(settings)
+        log = (tmp / "worker.log").open("wb")
+        launched = time.perf_counter()
+        worker = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        expected = len(range(0, n, k))
+        reader = _admin_consumer(settings, f"bench-actions-{uuid.uuid4().hex[:6]}")
+        reader.assign([TopicPartition(actions_topic, p, 0) for p in range(parts)])
+        seen: set[str] = set()
+        first = last = 0.0
+        while len(seen) < expected:
+            if worker.poll() is not None:
+                raise SystemExit("the worker exited:\n" + (tmp / "worker.log").read_text()[-3000:])
+            for msg in reader.consume(1000, 1.0):
+                if msg.error():
+                    continue
+                now = time.perf_counter()
+                action = json.loads(msg.value())
+                if action["action"] == "detect":
+                    first = first or now
+                    last = now
+                    seen.add(action["dispute_id"])
+        window = last - first
+        # Observations between the first and the last detect (mismatches are spread evenly).
+        through = (expected - 1) * k / window if window > 0 else float("nan")
+
+        latencies = []
+        with Observer(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec,
+                      observation_prefix=options["observation_prefix"]) as obs:  # fmt: skip
+            pending: dict[str, float] = {}
+            for i in range(args.latency_samples):
+                key = citizen_id(i * k + 1)  # agreed until now
+                pending[key] = time.perf_counter()
+                obs.observe(resource.code, [{"citizen_id": key, "name": f"王{i}"}])
+                for msg in reader.consume(100, 0.0):
+                    if not msg.error():
+                        a = json.loads(msg.value())
+                        if a["action"] == "detect" and a["key"] in pending:
+                            latencies.append(time.perf_counter() - pending.pop(a["key"]))
+            deadline = time.monotonic() + 60
+            while pending and time.monotonic() < deadline:
+                for msg in reader.consume(100, 0.5):
+                    if not msg.error():
+                        a = json.loads(msg.value())
+                        if a["action"] == "detect" and a["key"] in pending:
+                            latencies.append(time.perf_counter() - pending.pop(a["key"]))
+        reader.close()
+        cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+
+        print(f"observations: {n}, mismatching: {expected}, partitions: {parts}, one worker")
+        print(f"worker startup to first detect: {first - launched:.1f} s")
+        print(f"verifier throughput: {through:,.0f} observations/s "
+              f"({2 * through:,.0f} events/s incl. authoritative records)")  # fmt: skip
+        print(f"raw confluent-kafka consume rate of {obs_topic}: {raw:,.0f} messages/s")
+        print(f"ratio verifier/raw: {through / raw:.2f}")
+        print(f"produced -> detect visible (one at a time, {len(latencies)} samples): "
+              f"p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms")  # fmt: skip
+        print(f"aim >= 5,000 observations/s: {'met' if through >= 5000 else 'NOT met'}")
+        return 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        left = read_actual(admin, scope=scope)
+        kafka_admin.delete_acls(admin, left.acls)
+        for user in left.users:
+            kafka_admin.delete_scram_user(admin, user)
+        for topic in left.topics:
+            kafka_admin.delete_topic(admin, topic)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`govbus observe`: a holding department sends its copies of a resource's items for verification.
+
+Exit status: 0 all delivered, 2 some observations dead-lettered (the rest delivered),
+1 refused (not a holder) or a delivery failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from govbus.config import Settings
+
+__all__ = ["register"]
+
+
+def _observe(args: argparse.Namespace, settings: Settings) -> int:
+    from govbus.catalog.store import CatalogStore
+    from govbus.subscribe.cli import department_password
+    from producers.observe import Observer
+    from producers.publisher import PublishError, read_records
+
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    try:
+        store.migrate()
+        spec, version = store.current(), store.latest_number()
+    finally:
+        store.dispose()
+    password = department_password(settings, args.department, args.password_file)
+    with Observer(settings, args.department, password, spec, catalog_version=version) as obs:
+        resource = obs.resource(args.resource)  # refuses a non-holder before reading
+        records = (record for _, record in read_records(args.file, resource))
+        try:
+            report = obs.observe(resource.code, records, source=f"file:{args.file.name}")
+        except PublishError as exc:
+            if exc.report is not None:
+                for failure in exc.report.failed:
+                    where = f"record {failure.position}" if failure.position else "record"
+                    print(f"{where}: not delivered to {failure.topic}: {failure.reason}")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(f"resource {resource.code} {resource.name}: copies held by {args.department}")
+    print(f"delivered {report.delivered}")
+    print(f"dead-lettered {report.dead_lettered_records} (to topic {obs.dlq})")
+    for error in report.dead_lettered:
+        print(f"  {error.message}")
+    return 2 if report.dead_lettered else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "observe",
+        help="send a holder department's copies of a resource's items for verification",
+        description=(
+            "Validate each copy (only the items the catalog says the department holds, plus the "
+            "key items) and send it to the resource's observation topic, where the verification "
+            "app compares it with the provider's record. Exit status 0: all delivered, 2: some "
+            "dead-lettered, 1: refused or a delivery failed."
+        ),
+    )
+    p.add_argument("resource", metavar="RESOURCE", help="政务信息资源代码")
+    p.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="copies: .jsonl (one JSON object per line) or .csv (header of item codes)",
+    )
+    p.add_argument("--department", required=True, help="the holding department's id")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
+    )
+    p.set_defaults(handler=_observe)

@@ -1,0 +1,388 @@
+"""The verification app on the real broker: a worker subprocess, provider records, holder copies.
+
+Each test reconciles its own namespace (topics ``t<sfx>.…``, users and app id ``t<sfx>-…``)
+with the verifier's needs, runs ``govbus stream-apps run govbus-verifier`` as a subprocess with
+those names, and reads the detect/settle actions back as the admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from govbus import kafka_clients
+from govbus.catalog.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.catalog.yaml_io import dump_yaml
+from govbus.config import Settings
+from govbus.identifiers import uscc_check_char
+from govbus.reconcile import kafka_admin
+from govbus.reconcile.desired import (
+    StreamApp,
+    desired_state,
+    dispute_actions_topic,
+    observation_topic,
+    resource_topic,
+)
+from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
+from govbus.reconcile.secrets import PasswordStore
+from producers.observe import Observer
+from producers.publisher import Publisher
+from stream_apps.verification import needs
+from stream_apps.verifier import dispute_id
+
+pytestmark = pytest.mark.kafka
+PARTITIONS = 3
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _dept(sfx: str, label: str, n: int) -> Department:
+    body = f"11320400{n:09d}"
+    return Department(f"t{sfx}-{label}", body + uscc_check_char(body), label, "city", "320400")
+
+
+def _spec(sfx: str) -> CatalogSpec:
+    gaj, mzj, rsj = (_dept(sfx, label, n) for n, label in enumerate(("gaj", "mzj", "rsj")))
+    resource = Resource(
+        code=f"10101/{gaj.code}-000001",
+        name="人口基本信息",
+        provider=gaj.code,
+        abstract="test",
+        format="database",
+        category=("人口",),
+        items=(
+            InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),
+            InfoItem("姓名", "name", "C", 50, compare="text"),
+            InfoItem("补贴金额", "amount", "Y", compare="numeric", tolerance=0.01),
+            InfoItem("出生日期", "birth", "D", compare="date"),
+            InfoItem("婚姻状况", "marital", "C", 2),
+        ),
+        key=ResourceKey(("citizen_id",), "natural-person"),
+        share_type="unconditional",
+        update_cycle="daily",
+        publish_date=dt.date(2026, 1, 1),
+        holders=(
+            Holder(mzj.code, ("name", "amount", "birth", "marital")),
+            Holder(rsj.code, ("name",)),
+        ),
+    )
+    return CatalogSpec((gaj, mzj, rsj), (resource,))
+
+
+def citizen_id(n: int) -> str:
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=n // 100)
+    body = f"320402{born:%Y%m%d}{n % 100:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
+
+
+@dataclass
+class Namespace:
+    sfx: str
+    settings: Settings
+    admin: AdminClient
+    spec: CatalogSpec
+    tmp: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {
+            "topic_prefix": f"t{self.sfx}.gov.",
+            "observation_prefix": f"t{self.sfx}.verify.",
+            "actions_prefix": f"t{self.sfx}.disputes.actions.",
+            "app_id": f"t{self.sfx}-govbus-verifier",
+        }
+
+    @property
+    def app(self) -> StreamApp:
+        return needs(self.spec, partitions=PARTITIONS, **self.options)
+
+    @property
+    def resource(self) -> Resource:
+        return self.spec.resources[0]
+
+    @property
+    def scope(self) -> Scope:
+        s = self.sfx
+        return Scope(
+            topic_prefixes=(f"t{s}.", f"t{s}-", f"dlq.t{s}-"),
+            user_prefixes=(f"t{s}-",),
+            everyone=False,
+        )
+
+    @property
+    def secrets(self) -> PasswordStore:
+        return PasswordStore(self.settings.state_dir)
+
+    @property
+    def actions_topic(self) -> str:
+        return dispute_actions_topic("govbus-verifier", self.options["actions_prefix"])
+
+    def reconcile(self) -> None:
+        desired = desired_state(
+            self.spec,
+            partitions=PARTITIONS,
+            topic_prefix=self.options["topic_prefix"],
+            platform_apps=False,
+            stream_apps=[self.app],
+        )
+        apply(
+            make_plan(desired, read_actual(self.admin, scope=self.scope)), self.admin, self.secrets
+        )
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        catalog = self.tmp / "catalog.yaml"
+        dump_yaml(self.spec, catalog)
+        cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(self.settings.state_dir),
+               "stream-apps", "run", "govbus-verifier", "--catalog", str(catalog),
+               "--partitions", str(PARTITIONS)]  # fmt: skip
+        for key, value in self.options.items():
+            cmd += ["--option", f"{key}={value}"]
+        env = {**os.environ, "GOVBUS_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers or ""}
+        log = (self.tmp / f"{name}.log").open("wb")
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(proc)
+        return proc
+
+    def publisher(self) -> Publisher:
+        gaj = self.spec.departments[0]
+        return Publisher(
+            self.settings, gaj.id, self.secrets(gaj.id), self.spec, 1,
+            topic_prefix=self.options["topic_prefix"],
+        )  # fmt: skip
+
+    def observer(self, label: str) -> Observer:
+        dept = next(d for d in self.spec.departments if d.id == f"t{self.sfx}-{label}")
+        return Observer(
+            self.settings, dept.id, self.secrets(dept.id), self.spec,
+            observation_prefix=self.options["observation_prefix"],
+        )  # fmt: skip
+
+    def admin_consumer(self, group: str) -> Consumer:
+        return Consumer(
+            {**kafka_clients.admin_config(self.settings), "group.id": group,
+             "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        )  # fmt: skip
+
+    def wait_processed(self, seconds: float = 90) -> None:
+        """Until the worker's committed offsets reach the end of every input partition.
+
+        Faust flushes its producer before committing, so every action of those events is on
+        the broker then.
+        """
+        probe = self.admin_consumer(self.app.app_id)
+        tps = [TopicPartition(t, p) for t in self.app.reads for p in range(PARTITIONS)]
+        ends = {(tp.topic, tp.partition): probe.get_watermark_offsets(tp, 10)[1] for tp in tps}
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                for worker in self.workers:
+                    assert worker.poll() in (None, -signal.SIGKILL), self.worker_logs()
+                done = probe.committed(tps, timeout=10)
+                lag = {
+                    (tp.topic, tp.partition): (tp.offset, ends[(tp.topic, tp.partition)])
+                    for tp in done
+                }
+                if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in done):
+                    return
+                time.sleep(0.5)
+        finally:
+            probe.close()
+        raise AssertionError(
+            f"the worker did not process its inputs in {seconds} s: (committed, end) {lag}\n"
+            + self.worker_logs()
+        )
+
+    def actions(self) -> list[dict[str, Any]]:
+        """Every action on the verifier's topic so far (read to the end of each partition)."""
+        consumer = self.admin_consumer(f"t{self.sfx}-reader-{uuid.uuid4().hex[:6]}")
+        tps = [TopicPartition(self.actions_topic, p) for p in range(PARTITIONS)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, 10)[1] for tp in tps}
+        consumer.assign([TopicPartition(self.actions_topic, p, 0) for p in range(PARTITIONS)])
+        got: list[dict[str, Any]] = []
+        done = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + 30
+        while len(done) < PARTITIONS and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            got.append(json.loads(msg.value()))
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done.add(msg.partition())
+        consumer.close()
+        return got
+
+    def worker_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.tmp.glob("*.log"))
+
+
+@pytest.fixture
+def ns(admin: AdminClient, kafka_settings: Settings, tmp_path: Path) -> Iterator[Namespace]:
+    sfx = uuid.uuid4().hex[:8]
+    ns = Namespace(sfx, kafka_settings, admin, _spec(sfx), tmp_path)
+    ns.reconcile()
+    yield ns
+    for worker in ns.workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    left = read_actual(admin, scope=ns.scope)
+    kafka_admin.delete_acls(admin, left.acls)
+    for user in left.users:
+        kafka_admin.delete_scram_user(admin, user)
+    for topic in left.topics:
+        kafka_admin.delete_topic(admin, topic)
+
+
+GOOD = {"name": "张三", "amount": "1000.00", "birth": "1990-01-01", "marital": "10"}
+
+
+def record(n: int, **values: Any) -> dict[str, Any]:
+    import decimal
+
+    out: dict[str, Any] = {"citizen_id": citizen_id(n), **GOOD, **values}
+    out["amount"] = decimal.Decimal(out["amount"])
+    out["birth"] = dt.date.fromisoformat(out["birth"])
+    return out
+
+
+def copy(n: int, **values: Any) -> dict[str, Any]:
+    return {"citizen_id": citizen_id(n), **GOOD, **values}
+
+
+def test_records_and_copies_of_a_key_share_the_partition_number(ns: Namespace) -> None:
+    keys = [citizen_id(n) for n in range(40)]
+    with ns.publisher() as pub:
+        pub.publish(ns.resource.code, [record(n) for n in range(40)])
+    with ns.observer("mzj") as obs:
+        obs.observe(ns.resource.code, [copy(n) for n in range(40)])
+    placed: dict[str, dict[str, int]] = {}
+    consumer = ns.admin_consumer(f"t{ns.sfx}-placement")
+    topics = (
+        resource_topic(ns.resource.code, ns.options["topic_prefix"]),
+        observation_topic(ns.resource.code, ns.options["observation_prefix"]),
+    )
+    consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(PARTITIONS)])
+    deadline = time.monotonic() + 30
+    while sum(len(v) for v in placed.values()) < 80 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            placed.setdefault(msg.key().decode(), {})[msg.topic()] = msg.partition()
+    consumer.close()
+    murmur2 = DefaultPartitioner()
+    spread = set()
+    for key in keys:
+        assert placed[key][topics[0]] == placed[key][topics[1]], key
+        # The partition Faust's own producer (aiokafka, Java-compatible murmur2) would choose.
+        expected = murmur2(key.encode(), list(range(PARTITIONS)), list(range(PARTITIONS)))
+        assert placed[key][topics[0]] == expected
+        spread.add(expected)
+    assert spread == set(range(PARTITIONS))  # the check means something: keys spread out
+
+
+def test_mismatches_per_rule_out_of_order_arrival_and_settlement(ns: Namespace) -> None:
+    code = ns.resource.code
+    mzj, rsj = ns.spec.departments[1].code, ns.spec.departments[2].code
+    with ns.observer("rsj") as rsj_obs:
+        # Out of order: the copy of record 6 arrives before the worker and the record exist.
+        report = rsj_obs.observe(code, [{"citizen_id": citizen_id(6), "name": "王五"}])
+        assert (report.delivered, report.dead_lettered) == (1, [])
+    ns.start_worker("worker")
+    with ns.publisher() as pub, ns.observer("mzj") as mzj_obs:
+        pub.publish(code, [record(n) for n in range(1, 8)])
+        report = mzj_obs.observe(
+            code,
+            [
+                copy(1, name="李四"),  # text
+                copy(2, amount="1000.05"),  # numeric beyond 0.01
+                copy(3, birth="1990/1/2"),  # date
+                copy(4, marital="20"),  # exact
+                # Equivalent under every rule: nothing to open.
+                copy(5, name="\u3000张三 ", amount="1,000.004", birth="1990年1月1日"),
+                copy(7, name="张叁"),
+            ],
+        )
+        assert (report.delivered, report.dead_lettered) == (6, [])
+        ns.wait_processed()
+        # The provider corrects record 7 to the holder's value: the dispute settles.
+        pub.publish(code, [record(7, name="张叁")])
+        ns.wait_processed()
+
+    actions = ns.actions()
+    detected = {
+        (a["key"], a["item"], a["observed"]["holder"]) for a in actions if a["action"] == "detect"
+    }
+    assert detected == {
+        (citizen_id(1), "name", mzj),
+        (citizen_id(2), "amount", mzj),
+        (citizen_id(3), "birth", mzj),
+        (citizen_id(4), "marital", mzj),
+        (citizen_id(6), "name", rsj),
+        (citizen_id(7), "name", mzj),
+    }
+    by_key = {(a["key"], a["action"]): a for a in actions}
+    amount = by_key[(citizen_id(2), "detect")]
+    assert (amount["rule"], amount["authoritative"]["value"], amount["observed"]["value"]) == (
+        "numeric", "1000.00", "1000.05"
+    )  # fmt: skip
+    assert amount["authoritative"]["provider"] == ns.resource.provider
+    settled = [a for a in actions if a["action"] == "settle"]
+    assert [(a["key"], a["dispute_id"]) for a in settled] == [
+        (citizen_id(7), dispute_id(code, citizen_id(7), "name", mzj, "张叁", "张三"))
+    ]
+
+
+def test_a_worker_killed_mid_stream_loses_no_dispute(ns: Namespace) -> None:
+    code = ns.resource.code
+    mzj = ns.spec.departments[1].code
+    n_records, chunk = 3000, 300
+    with ns.publisher() as pub:
+        pub.publish(code, [record(n) for n in range(n_records)])
+    copies = [copy(n, name="错名") if n % 3 == 0 else copy(n) for n in range(n_records)]
+    expected = {
+        dispute_id(code, citizen_id(n), "name", mzj, "错名", "张三") for n in range(0, n_records, 3)
+    }
+    first = ns.start_worker("first")
+    with ns.observer("mzj") as obs:
+        sent = 0
+        while sent < n_records // 2:
+            obs.observe(code, copies[sent : sent + chunk])
+            sent += chunk
+        # Kill as soon as detections are flowing, with copies still unprocessed.
+        deadline = time.monotonic() + 90
+        while not ns.actions():
+            assert time.monotonic() < deadline, ns.worker_logs()
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        before = {a["dispute_id"] for a in ns.actions()}
+        assert 0 < len(before) < len(expected)  # really mid-stream
+        while sent < n_records:
+            obs.observe(code, copies[sent : sent + chunk])
+            sent += chunk
+    ns.start_worker("second")
+    ns.wait_processed(seconds=180)
+    actions = ns.actions()
+    assert {a["action"] for a in actions} == {"detect"}
+    assert {a["dispute_id"] for a in actions} == expected  # none lost, none invented
