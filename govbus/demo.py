@@ -153,7 +153,7 @@ def reconcile_story(settings: Settings, out: Printer) -> None:
 
 
 def exchange_story(settings: Settings, out: Printer) -> None:
-    from govbus import demo_exchange, demo_sharing
+    from govbus import demo_exchange, demo_sharing, demo_streams
     from govbus.catalog.store import CatalogStore
 
     store = CatalogStore(settings.resolved_catalog_dsn)
@@ -163,6 +163,7 @@ def exchange_story(settings: Settings, out: Printer) -> None:
         store.dispose()
     demo_exchange.run(settings, spec, version, out)
     demo_sharing.run(settings, spec, version, out)
+    demo_streams.run(settings, spec, version, out)
 
 
 def run(settings: Settings, out: Printer = print) -> None:

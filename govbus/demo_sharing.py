@@ -65,9 +65,12 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
     plan, admin = plan_for(settings)
     added = [c for c in plan.changes if c.action == "create" and c.kind == "acl"]
     apply(plan, admin, PasswordStore(settings.state_dir))
-    out(f"17. `govbus apply` added {len(added)} ACL binding(s) from the grant, e.g.:")
-    for change in added[:2]:
-        out(f"      {change.render()}")
+    if added:
+        out(f"17. `govbus apply` added {len(added)} ACL binding(s) from the grant, e.g.:")
+        for change in added[:2]:
+            out(f"      {change.render()}")
+    else:
+        out("17. `govbus apply`: the grant's READ bindings exist already (an earlier run's grant)")
     got: list[Record] = []
     Subscriber(
         settings,
