@@ -116,6 +116,13 @@ def _exporter(args: argparse.Namespace, settings: Settings) -> int:
 
     for collector in metrics.state_collectors(settings):
         metrics.REGISTRY.register(collector)
+    # Share requests are database state: the collector queries the catalog at each scrape.
+    from govbus.catalog.store import CatalogStore
+    from govbus.share.metrics import register_share_collector
+
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    store.migrate()
+    register_share_collector(store)
     port = settings.metrics_port if args.port is None else args.port
     server, _ = metrics.serve(port, args.addr)
     print(f"serving metrics on http://{args.addr}:{server.server_port}/metrics until interrupted")

@@ -115,7 +115,10 @@ def test_exporter_serves_the_recorded_values_over_http(tmp_path: Path) -> None:
         assert served[("govbus_reconciler_drift", (("kind", "topic"),))] == 1.0
         assert served[("govbus_reconciler_last_apply_timestamp_seconds", ())] == 1_767_225_600.0
         # The process's own metrics are on the same registry.
-        assert "govbus_records_published" in {f.name for f in text_string_to_metric_families(body)}
+        families = {f.name for f in text_string_to_metric_families(body)}
+        assert "govbus_records_published" in families
+        # Share-request figures come from the catalog database at each scrape.
+        assert {"govbus_share_requests_open", "govbus_share_grants_active"} <= families
     finally:
         proc.terminate()  # SIGTERM: the exporter stops cleanly
         out, _ = proc.communicate(timeout=30)
