@@ -9,17 +9,50 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from govbus.config import Settings
 from govbus.metrics import add_port_option, serve_option
 
+if TYPE_CHECKING:  # the CLI imports Kafka clients only when a command runs
+    from producers.publisher import Publisher
+
 __all__ = ["register"]
+
+
+def send_file(
+    sender: Publisher, resource_code: str, path: Path, send_name: str, heading: str
+) -> int:
+    """Send a records file with ``sender.<send_name>`` (publish, observe) and print the report.
+
+    Shared by `govbus publish` and `govbus observe`; returns the exit status.
+    """
+    from producers.publisher import PublishError, read_records
+
+    resource = sender.resource(resource_code)  # refuses a wrong department before reading
+    records = (record for _, record in read_records(path, resource))
+    send = getattr(sender, send_name)
+    try:
+        report = send(resource.code, records, source=f"file:{path.name}")
+    except PublishError as exc:
+        if exc.report is not None:
+            for failure in exc.report.failed:
+                where = f"record {failure.position}" if failure.position else "record"
+                print(f"{where}: not delivered to {failure.topic}: {failure.reason}")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"resource {resource.code} {resource.name} {heading}")
+    print(f"delivered {report.delivered}")
+    print(f"dead-lettered {report.dead_lettered_records} (to topic {sender.dlq})")
+    for error in report.dead_lettered:
+        print(f"  {error.message}")
+    return 2 if report.dead_lettered else 0
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from govbus.catalog.store import CatalogStore
     from govbus.subscribe.cli import department_password
-    from producers.publisher import Publisher, PublishError, read_records
+    from producers.publisher import Publisher
 
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
@@ -30,23 +63,9 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     password = department_password(settings, args.department, args.password_file)
     serve_option(args.metrics_port)
     with Publisher(settings, args.department, password, spec, version) as publisher:
-        resource = publisher.resource(args.resource)  # refuses a non-provider before reading
-        records = (record for _, record in read_records(args.file, resource))
-        try:
-            report = publisher.publish(resource.code, records, source=f"file:{args.file.name}")
-        except PublishError as exc:
-            if exc.report is not None:
-                for failure in exc.report.failed:
-                    where = f"record {failure.position}" if failure.position else "record"
-                    print(f"{where}: not delivered to {failure.topic}: {failure.reason}")
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    print(f"resource {resource.code} {resource.name} (catalog version {version})")
-    print(f"delivered {report.delivered}")
-    print(f"dead-lettered {report.dead_lettered_records} (to topic {publisher.dlq})")
-    for error in report.dead_lettered:
-        print(f"  {error.message}")
-    return 2 if report.dead_lettered else 0
+        return send_file(
+            publisher, args.resource, args.file, "publish", f"(catalog version {version})"
+        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

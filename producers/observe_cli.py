@@ -7,7 +7,6 @@ Exit status: 0 all delivered, 2 some observations dead-lettered (the rest delive
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from govbus.config import Settings
@@ -18,8 +17,8 @@ __all__ = ["register"]
 def _observe(args: argparse.Namespace, settings: Settings) -> int:
     from govbus.catalog.store import CatalogStore
     from govbus.subscribe.cli import department_password
+    from producers.cli import send_file
     from producers.observe import Observer
-    from producers.publisher import PublishError, read_records
 
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
@@ -29,23 +28,9 @@ def _observe(args: argparse.Namespace, settings: Settings) -> int:
         store.dispose()
     password = department_password(settings, args.department, args.password_file)
     with Observer(settings, args.department, password, spec, catalog_version=version) as obs:
-        resource = obs.resource(args.resource)  # refuses a non-holder before reading
-        records = (record for _, record in read_records(args.file, resource))
-        try:
-            report = obs.observe(resource.code, records, source=f"file:{args.file.name}")
-        except PublishError as exc:
-            if exc.report is not None:
-                for failure in exc.report.failed:
-                    where = f"record {failure.position}" if failure.position else "record"
-                    print(f"{where}: not delivered to {failure.topic}: {failure.reason}")
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    print(f"resource {resource.code} {resource.name}: copies held by {args.department}")
-    print(f"delivered {report.delivered}")
-    print(f"dead-lettered {report.dead_lettered_records} (to topic {obs.dlq})")
-    for error in report.dead_lettered:
-        print(f"  {error.message}")
-    return 2 if report.dead_lettered else 0
+        return send_file(
+            obs, args.resource, args.file, "observe", f"copies held by {args.department}"
+        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
