@@ -139,3 +139,19 @@ def probe(conf: dict[str, Any], timeout: float = 8.0) -> Probe:
         brokers = 0
     client.poll(1.0)
     return Probe(brokers, errors)
+
+
+def produce_and_wait(
+    producer: Producer, topic: str, key: bytes, value: bytes, timeout: float = 30.0
+) -> str | None:
+    """Produce one record and wait for its acknowledgement: None, or why it failed."""
+    errors: list[KafkaError] = []
+    producer.produce(
+        topic,
+        key=key,
+        value=value,
+        on_delivery=lambda err, _msg: errors.append(err) if err else None,
+    )
+    if producer.flush(timeout) or errors:
+        return errors[0].str() if errors else f"not acknowledged within {timeout:.0f} s"
+    return None

@@ -147,19 +147,15 @@ class DisputeClient:
             ) from None
         topic = self.topics.actions(self.department_id)
         producer = kafka_clients.producer(self.settings, self.department_id, self.password)
-        errors: list[KafkaError] = []
-        producer.produce(
-            topic,
-            key=str(action["dispute_id"]).encode(),
-            value=json.dumps(action, ensure_ascii=False).encode(),
-            on_delivery=lambda err, _msg: errors.append(err) if err else None,
+        value = json.dumps(action, ensure_ascii=False).encode()
+        reason = kafka_clients.produce_and_wait(
+            producer, topic, str(action["dispute_id"]).encode(), value
         )
-        if producer.flush(30) or errors:
-            reason = errors[0].str() if errors else "not acknowledged within 30 s"
+        if reason is not None:
             raise DisputeError(
                 f"{action['action']} of dispute {action['dispute_id']} not written to {topic}: "
                 f"{reason}; the reconciler grants each department WRITE on its own action topic "
-                "(run `govbus reconcile` once the dispute app is part of it)"
+                "(run `govbus apply`)"
             )
         return action
 
@@ -251,7 +247,7 @@ def _partitions(
             raise DisputeError(
                 f"{who} cannot read {name}: {reason}; the reconciler creates the dispute topics "
                 "and grants READ to the resource's provider, holders and the data stewards "
-                "(run `govbus reconcile`)"
+                "(run `govbus apply`)"
             )
         out += [TopicPartition(name, p, offset) for p in sorted(meta.partitions)]
     return out

@@ -70,15 +70,10 @@ class Record:
 Handler = Callable[[Record], None]
 
 
-def check_subscription(
-    spec: CatalogSpec,
-    department_id: str,
-    resource_code: str,
-    purpose: str,
-    grants: Iterable[Grant] = (),
-    now: dt.datetime | None = None,
-) -> tuple[Department, Resource, Grant | None]:
-    """The department, the resource and the grant relied on; raises SubscribeError if refused."""
+def _registered(
+    spec: CatalogSpec, department_id: str, resource_code: str
+) -> tuple[Department, Resource]:
+    """The subscribing department and the resource, both in the catalog, or SubscribeError."""
     dept = spec.department_by_id(department_id)
     if dept is None:
         raise SubscribeError(
@@ -91,6 +86,19 @@ def check_subscription(
             f"resource {resource_code} is not in the catalog (政务信息资源目录); find the code "
             "with `govbus catalog search` or `govbus catalog show`"
         )
+    return dept, resource
+
+
+def check_subscription(
+    spec: CatalogSpec,
+    department_id: str,
+    resource_code: str,
+    purpose: str,
+    grants: Iterable[Grant] = (),
+    now: dt.datetime | None = None,
+) -> tuple[Department, Resource, Grant | None]:
+    """The department, the resource and the grant relied on; raises SubscribeError if refused."""
+    dept, resource = _registered(spec, department_id, resource_code)
     what = f"resource {resource.code} {resource.name}"
     own = resource.provider == dept.code
     if resource.share_type == "conditional" and not own:
@@ -143,18 +151,7 @@ def check_view_subscription(
     """
     if view not in VIEWS:
         raise SubscribeError(f"unknown view {view!r}; known views: {', '.join(VIEWS)}")
-    dept = spec.department_by_id(department_id)
-    if dept is None:
-        raise SubscribeError(
-            f"department {department_id!r} is not registered in the catalog; register it (with "
-            "its 统一社会信用代码) before subscribing"
-        )
-    resource = spec.resource(resource_code)
-    if resource is None:
-        raise SubscribeError(
-            f"resource {resource_code} is not in the catalog (政务信息资源目录); find the code "
-            "with `govbus catalog search` or `govbus catalog show`"
-        )
+    dept, resource = _registered(spec, department_id, resource_code)
     if purpose not in PURPOSES:
         raise SubscribeError(f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
     try:
@@ -461,15 +458,10 @@ class Subscriber:
             window_end=dt.datetime.now(CHINA_TZ),
             prev_hash=self._head or GENESIS,
         ).sealed()
-        errors: list[KafkaError] = []
-        producer.produce(
-            self.audit_topic,
-            key=self.department.id.encode(),
-            value=event.to_json(),
-            on_delivery=lambda err, _msg: errors.append(err) if err else None,
+        reason = kafka_clients.produce_and_wait(
+            producer, self.audit_topic, self.department.id.encode(), event.to_json()
         )
-        if producer.flush(30) or errors:
-            reason = errors[0].str() if errors else "not acknowledged within 30 s"
+        if reason is not None:
             raise SubscribeError(
                 f"department {self.department.id}: usage audit event for {self.resource.code} "
                 f"not written to {self.audit_topic}: {reason}; every department needs WRITE "

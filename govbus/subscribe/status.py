@@ -86,6 +86,6 @@ class VerificationStatus:
         return (
             f"department {self.department_id} cannot read the verification status {self.topic} "
             f"({reason}): whoever may read a resource may read its status topic once the "
-            "dispute app is reconciled (`govbus reconcile`); subscribe without "
+            "dispute app is reconciled (`govbus apply`); subscribe without "
             "verification_status to go on without the flag"
         )
