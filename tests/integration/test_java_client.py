@@ -1,7 +1,6 @@
 """A client that is not ours sees the same rules: Kafka's own console tools, on the Java client.
 
-(Debian's kcat cannot be used: its librdkafka 2.0.2 computes a SCRAM proof that Kafka 4.x
-rejects; librdkafka fixed that in 2.6.1. confluent-kafka bundles a newer one.)
+(Debian's kcat is tested in test_kcat.py, through scripts/kcat.sh.)
 """
 
 from __future__ import annotations
