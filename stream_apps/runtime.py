@@ -56,6 +56,11 @@ def make_app(
         "web_enabled": False,
         "processing_guarantee": "at_least_once",
         "producer_acks": -1,
+        # A worker that dies without leaving its group (kill -9, a lost host) holds its
+        # partitions until the session times out; Faust's 60 s default stalls every restart
+        # that long. Batches take well under a second, so heartbeats keep 15 s easily.
+        "broker_session_timeout": 15.0,
+        "broker_heartbeat_interval": 3.0,
     }  # fmt: skip
     options.update(conf)
     return faust.App(app.app_id, **options)
