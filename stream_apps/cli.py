@@ -63,6 +63,17 @@ def _spec(settings: Settings, catalog: Path | None) -> Any:
         store.dispose()
 
 
+def _grants(settings: Settings) -> list[Any]:
+    from govbus.catalog.store import CatalogStore
+    from govbus.share.requests import ShareRequests
+
+    store = CatalogStore(settings.resolved_catalog_dsn)
+    try:
+        return list(ShareRequests(store, coordinator=settings.share_coordinator).grants())
+    finally:
+        store.dispose()
+
+
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     from stream_apps.registry import APPS, app_module
 
@@ -88,6 +99,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     password = PasswordStore(settings.state_dir)(app_spec.user)
     if args.now:
         options["clock"] = _clock(args.now)
+    takes = inspect.signature(module.build).parameters
+    if "operator" in takes:
+        options.setdefault("operator", settings.share_coordinator)
+    if "grants" in takes and args.catalog is None:
+        # Apps whose rules follow the share types (who may file a doubt) need the grants valid
+        # now; a grant approved later takes effect at the worker's next start.
+        options["grants"] = _grants(settings)
     app = module.build(settings, spec, password, partitions=args.partitions, **options)
     if args.metrics_port is not None:
         from prometheus_client import start_http_server
