@@ -24,17 +24,21 @@ STATES = ("open", "acknowledged", "resolved", "settled")
 def _client(settings: Settings, dept_id: str, password_file: Path | None) -> Any:
     from govbus.catalog.store import CatalogStore
     from govbus.disputes.client import DisputeClient
+    from govbus.share.requests import ShareRequests
     from govbus.subscribe.cli import department_password
 
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
         store.migrate()
         spec = store.current()
+        # A department may file a doubt on a conditional resource it holds a grant for.
+        grants = ShareRequests(store, coordinator=settings.share_coordinator).grants()
     finally:
         store.dispose()
-    # TODO(share requests): pass the approved grants once `govbus request` stores them.
     password = department_password(settings, dept_id, password_file)
-    return DisputeClient(settings, dept_id, password, spec)
+    return DisputeClient(
+        settings, dept_id, password, spec, grants=grants, operator=settings.share_coordinator
+    )
 
 
 def _file(args: argparse.Namespace, settings: Settings) -> int:
