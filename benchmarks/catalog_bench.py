@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from govbus.catalog.generate import generate_catalog
+from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.search import SearchIndex, normalize
-from govbus.catalog.spec import CatalogSpec
+from govbus.vocabulary.spec import CatalogSpec
 
 T = TypeVar("T")
 

@@ -29,13 +29,15 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
-from govbus.config import Settings, load_settings
-from govbus.identifiers import citizen_id_check_digit, uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import resource_topic
-from producers import wire
+from govbus.broker import admin as kafka_admin
+from govbus.vocabulary import acls as kafka_acls
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary import wire
+from govbus.vocabulary.config import Settings, load_settings
+from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
 from producers.publisher import Publisher
 from producers.validate import record_key
 
@@ -175,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     user, password = f"bench-{tag}", secrets.token_urlsafe(12)
     res = bench_resource(args.size)
     spec = CatalogSpec((Department(user, CODE, "基准测试部门", "city", "320400"),), (res,))
-    prefix = f"bench{tag}."
-    raw_topic, sdk_topic = f"bench{tag}.raw", resource_topic(res.code, prefix)
-    dlq = f"dlq.{user}"
+    naming = Naming(f"bench{tag}.")  # the benchmark's own namespace
+    raw_topic, sdk_topic = f"bench{tag}.raw", naming.resource_topic(res.code)
+    dlq = naming.dlq_topic(user)
     topics = [raw_topic, sdk_topic, dlq]
     try:
         kafka_admin.upsert_scram_user(admin, user, password)
@@ -188,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             [
                 acl
                 for topic in topics
-                for acl in kafka_admin.producer_acls(user, topic)
-                + kafka_admin.consumer_acls(user, topic)
+                for acl in kafka_acls.producer_acls(user, topic)
+                + kafka_acls.consumer_acls(user, topic)
             ]
-            + kafka_admin.group_prefix_acls(user, f"{user}."),
+            + kafka_acls.group_prefix_acls(user, f"{user}."),
         )
 
         records = make_records(res, args.records)
@@ -218,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             producer, raw_topic, encoded
         ))  # fmt: skip
         with Publisher(
-            settings, user, password, spec, 1, producer_config=PRODUCER_CONFIG, topic_prefix=prefix
+            DepartmentSession(settings, user, password, spec, catalog_version=1, naming=naming),
+            producer_config=PRODUCER_CONFIG,
         ) as publisher:
             publisher.publish(res.code, records[:1])  # warm-up, untimed
             start = time.perf_counter()

@@ -13,7 +13,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from govbus.catalog.generate import generate_catalog
+from benchmarks.sample_catalog import generate_catalog
 from govbus.reconcile.desired import desired_state
 from govbus.reconcile.plan import ActualState, Scope, make_plan
 

@@ -35,22 +35,21 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
-from govbus.config import Settings, load_settings
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import (
-    desired_state,
-    dispute_actions_topic,
-    observation_topic,
-)
+from govbus.reconcile.desired import desired_state
 from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings, load_settings
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
 from producers.observe import Observer
 from producers.publisher import Publisher
-from stream_apps.verification import needs
+from stream_apps.registry import AppContext
+from stream_apps.verification.app import needs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -141,35 +140,38 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     admin = kafka_clients.admin_client(settings)
-    secrets = PasswordStore(settings.state_dir)
     sfx = uuid.uuid4().hex[:8]
+    naming = Naming(f"b{sfx}.")  # the benchmark's own namespace
+    secrets = PasswordStore(settings.state_dir, naming)
     spec = _spec(sfx)
     resource = spec.resources[0]
-    options = {
-        "topic_prefix": f"b{sfx}.gov.",
-        "observation_prefix": f"b{sfx}.verify.",
-        "actions_prefix": f"b{sfx}.disputes.actions.",
-        "app_id": f"b{sfx}-govbus-verifier",
-    }
-    app = needs(spec, partitions=parts, **options)
-    scope = Scope((f"b{sfx}.", f"b{sfx}-", f"dlq.b{sfx}-"), (f"b{sfx}-",), everyone=False)
+    app = needs(spec, AppContext(naming, partitions=parts))
+    scope = Scope.namespace(naming, (f"b{sfx}-",))
     desired = desired_state(
-        spec, partitions=parts, topic_prefix=options["topic_prefix"], platform_apps=False,
-        stream_apps=[app],
-    )  # fmt: skip
+        spec, partitions=parts, naming=naming, platform_apps=False, stream_apps=[app]
+    )
     apply(make_plan(desired, read_actual(admin, scope=scope)), admin, secrets)
-    obs_topic = observation_topic(resource.code, options["observation_prefix"])
-    actions_topic = dispute_actions_topic("govbus-verifier", options["actions_prefix"])
+    obs_topic = naming.observation_topic(resource.code)
+    actions_topic = naming.dispute_actions_topic(app.user)
     worker: subprocess.Popen[bytes] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     try:
         good = {"name": "张三", "amount": decimal.Decimal("1000.00"), "birth": dt.date(1990, 1, 1)}
         started = time.perf_counter()
-        with Publisher(settings, "b" + sfx + "-gaj", secrets(f"b{sfx}-gaj"), spec, 1,
-                       topic_prefix=options["topic_prefix"]) as pub:  # fmt: skip
+        with Publisher(
+            DepartmentSession(
+                settings,
+                f"b{sfx}-gaj",
+                secrets(f"b{sfx}-gaj"),
+                spec,
+                catalog_version=1,
+                naming=naming,
+            )
+        ) as pub:
             pub.publish(resource.code, ({"citizen_id": citizen_id(i), **good} for i in range(n)))
-        with Observer(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec,
-                      observation_prefix=options["observation_prefix"]) as obs:  # fmt: skip
+        with Observer(
+            DepartmentSession(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec, naming=naming)
+        ) as obs:
             copies = (
                 {"citizen_id": citizen_id(i), "name": "李四" if i % k == 0 else "张 三",
                  "amount": "1,000.00", "birth": "1990年1月1日"}
@@ -184,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         dump_yaml(spec, catalog)
         cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(settings.state_dir),
                "stream-apps", "run", "govbus-verifier", "--catalog", str(catalog),
-               "--partitions", str(parts), "--option", f"batch={args.batch}"]  # fmt: skip
-        for key, value in options.items():
-            cmd += ["--option", f"{key}={value}"]
+               "--partitions", str(parts), "--option", f"batch={args.batch}",
+               "--option", f"prefix={naming.prefix}"]  # fmt: skip
         env = {**os.environ}
         if settings.bootstrap_servers is None:
             env["GOVBUS_BOOTSTRAP_SERVERS"] = kafka_clients.bootstrap_of(settings)
@@ -225,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         whole = n / (done - first)
         print(f"committed offsets reached the ends {done - caught_up:.1f} s after the last detect")
         latencies = []
-        with Observer(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec,
-                      observation_prefix=options["observation_prefix"]) as obs:  # fmt: skip
+        with Observer(
+            DepartmentSession(settings, f"b{sfx}-mzj", secrets(f"b{sfx}-mzj"), spec, naming=naming)
+        ) as obs:
             # One at a time: each sample is produced once the previous one was detected, so
             # this is the latency of an idle, caught-up worker, not of a queue.
             for i in range(args.latency_samples):

@@ -15,10 +15,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from govbus.vocabulary.errors import ServiceUnavailable
+
 DEFAULT_PORT = 15432
 
 
-class PostgresError(RuntimeError):
+class PostgresError(ServiceUnavailable):
     """The local PostgreSQL could not be set up; the message says why and what next."""
 
 

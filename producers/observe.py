@@ -4,7 +4,7 @@ Multi-source verification (一数一源、多元校核, article 4(3)): the catal
 the departments that keep a copy of some of its items (``Resource.holders``). Such a holder
 publishes its copies as *observations* to ``verify.<code>`` (``observation_topic``); the
 verification app compares them with the provider's record and opens a dispute where they
-disagree (stream_apps/verification.py).
+disagree (stream_apps/verification/app.py).
 
 Wire format of an observation (JSON, UTF-8; observations are a platform-internal check, not
 the exchange's Avro records)::
@@ -31,49 +31,23 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, Resource
-from govbus.config import Settings
-from govbus.reconcile.desired import observation_topic
-from producers import wire
+from govbus.vocabulary import wire
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.spec import Resource
 from producers.publisher import Publisher, PublishError, PublishReport, _json_default
 from producers.validate import META_FIELDS, RecordError, record_key, validate_key
 
 __all__ = ["HEADER_KIND", "Observer"]
 
 HEADER_KIND = "govbus-kind"
-OBSERVATION_PREFIX = "verify."
 
 
 class Observer(Publisher):
     """Publishes the copies ``department_id`` holds of resources' items (see the module doc).
 
-    ``observation_prefix`` replaces ``verify.`` and ``dlq`` the dead-letter topic (tests use
-    names of their own). Use as a context manager, or call ``close``.
+    The session's naming gives the topic names, ``verify.<code>`` and the dead-letter topic
+    ``dlq.<id>``. Use as a context manager, or call ``close``.
     """
-
-    def __init__(
-        self,
-        settings: Settings,
-        department_id: str,
-        password: str,
-        spec: CatalogSpec,
-        *,
-        catalog_version: int = 0,
-        producer_config: dict[str, Any] | None = None,
-        observation_prefix: str = OBSERVATION_PREFIX,
-        dlq: str | None = None,
-    ) -> None:
-        super().__init__(
-            settings,
-            department_id,
-            password,
-            spec,
-            catalog_version,
-            producer_config=producer_config,
-            dlq=dlq,
-        )
-        self.observation_prefix = observation_prefix
 
     def __enter__(self) -> Observer:
         return self
@@ -134,7 +108,7 @@ class Observer(Publisher):
     ) -> PublishReport:
         """Validate and produce the copies (positions count from 1); see the module doc."""
         resource, _, pending, _ = self._start(resource_code, source)
-        topic = observation_topic(resource.code, self.observation_prefix)
+        topic = self.naming.observation_topic(resource.code)
         headers: wire.Headers = [(HEADER_KIND, b"observation")]
         for position, record in enumerate(records, start=1):
             errors = self.validate(resource, record, position)

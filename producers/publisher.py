@@ -37,12 +37,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from govbus import kafka_clients, metrics
-from govbus.catalog.schemas import CHINA_TZ, EncodeError, timestamp
-from govbus.catalog.spec import CatalogSpec, Department, Resource
-from govbus.config import Settings
-from govbus.reconcile.desired import RESOURCE_TOPIC_PREFIX, dlq_topic, resource_topic
-from producers import wire
+from govbus.vocabulary import metrics, wire
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.schemas import EncodeError, timestamp
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import Department, Resource
+from govbus.vocabulary.textfiles import resolve_encoding
 from producers.validate import (
     RecordError,
     avro_payload,
@@ -66,7 +67,7 @@ METRICS_EVERY = 1000
 HEADER_SOURCE = "govbus-source"
 
 
-class PublishError(RuntimeError):
+class PublishError(UserError, RuntimeError):
     """Publishing is refused or a delivery failed; ``report`` holds what happened, if anything
     was produced."""
 
@@ -75,7 +76,7 @@ class PublishError(RuntimeError):
         self.report = report
 
 
-class RecordsFileError(ValueError):
+class RecordsFileError(UserError):
     """A records file cannot be read; the message names the file and line."""
 
 
@@ -179,35 +180,19 @@ def _produce(
 class Publisher:
     """Publishes records of the resources ``department_id`` provides.
 
-    ``topic_prefix`` replaces ``gov.`` and ``dlq`` the dead-letter topic ``dlq.<id>`` (tests
-    use names of their own). Use as a context manager, or call ``close``.
+    ``naming`` gives the topic names, ``gov.<code>`` and the dead-letter topic ``dlq.<id>``
+    (tests pass a namespace of their own). Use as a context manager, or call ``close``.
     """
 
     def __init__(
-        self,
-        settings: Settings,
-        department_id: str,
-        password: str,
-        spec: CatalogSpec,
-        catalog_version: int,
-        *,
-        producer_config: dict[str, Any] | None = None,
-        topic_prefix: str = RESOURCE_TOPIC_PREFIX,
-        dlq: str | None = None,
+        self, session: DepartmentSession, *, producer_config: dict[str, Any] | None = None
     ) -> None:
-        department = spec.department_by_id(department_id)
-        if department is None:
-            raise PublishError(
-                f"department {department_id!r} is not registered in catalog version "
-                f"{catalog_version}; register it in the catalog (departments) before publishing"
-            )
-        self.department: Department = department
-        self.spec = spec
-        self.catalog_version = catalog_version
-        self.topic_prefix = topic_prefix
-        self.dlq = dlq or dlq_topic(department_id)
-        self._settings = settings
-        self._password = password
+        self.session = session
+        self.department: Department = session.department(PublishError, "publishing")
+        self.spec = session.spec
+        self.catalog_version = session.catalog_version
+        self.naming = session.naming
+        self.dlq = session.naming.dlq_topic(session.department_id)
         self._config = dict(producer_config or {})
         self._producer: Producer | None = None
 
@@ -216,9 +201,7 @@ class Publisher:
     @property
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = kafka_clients.producer(
-                self._settings, self.department.id, self._password, **self._config
-            )
+            self._producer = self.session.producer(**self._config)
         return self._producer
 
     def close(self) -> None:
@@ -310,7 +293,7 @@ class Publisher:
             (HEADER_SOURCE, source.encode()),
         ]
         pending = _Pending(PublishReport(resource.code), self.department.id)
-        return resource, resource_topic(resource.code, self.topic_prefix), pending, headers
+        return resource, self.naming.resource_topic(resource.code), pending, headers
 
     def _dead_letter(
         self,
@@ -451,7 +434,7 @@ def coerce_csv_row(resource: Resource, row: Mapping[str, str]) -> dict[str, Any]
 
 
 def read_records(
-    path: str | Path, resource: Resource | None = None
+    path: str | Path, resource: Resource | None = None, *, encoding: str | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(position, record) from a JSON lines (.jsonl/.ndjson/.json) or CSV (.csv) file.
 
@@ -459,25 +442,47 @@ def read_records(
     ``Publisher.publish`` reports. JSON numbers with a fraction become ``Decimal`` (exact
     money). A CSV header names item codes; with ``resource`` given its cells are coerced to the
     items' types (``coerce_csv_row``).
+
+    ``encoding`` None detects UTF-8 (BOM or not) or GB18030/GBK, as Excel on a Chinese Windows
+    saves CSV (govbus/vocabulary/textfiles.py). The file is checked when this is called, before
+    any record is read: a missing, binary or undecodable file raises here, naming where.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            for position, row in enumerate(csv.DictReader(fh), start=1):
-                if None in row:
-                    raise RecordsFileError(
-                        f"{path}: record {position} has more cells than the header has columns"
-                    )
-                yield position, (coerce_csv_row(resource, row) if resource else dict(row))
-        return
-    if suffix not in (".jsonl", ".ndjson", ".json"):
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
         raise RecordsFileError(
             f"{path}: unknown records format {suffix or '(no suffix)'}; use .jsonl (one JSON "
             "object per line) or .csv (header of item codes)"
         )
+    codec = resolve_encoding(path, encoding)
+    if suffix == ".csv":
+        return _csv_records(path, codec, resource)
+    return _json_records(path, codec)
+
+
+def _csv_records(
+    path: Path, codec: str, resource: Resource | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding=codec, newline="") as fh:
+        reader = csv.DictReader(fh)
+        position = 0
+        try:
+            for position, row in enumerate(reader, start=1):
+                if None in row:
+                    raise RecordsFileError(
+                        f"{path}: record {position} (line {reader.line_num}) has more cells "
+                        "than the header has columns"
+                    )
+                yield position, (coerce_csv_row(resource, row) if resource else dict(row))
+        except csv.Error as exc:
+            raise RecordsFileError(
+                f"{path} line {reader.line_num} (record {position + 1}): not valid CSV: {exc}"
+            ) from None
+
+
+def _json_records(path: Path, codec: str) -> Iterator[tuple[int, dict[str, Any]]]:
     position = 0
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding=codec) as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from govbus.catalog.schemas import MONEY_PRECISION, MONEY_SCALE, converter
-from govbus.catalog.spec import DATA_TYPE_NAMES, InfoItem, Resource
-from govbus.identifiers import IdentifierError, validate_citizen_id, validate_uscc
+from govbus.vocabulary.identifiers import IdentifierError, validate_citizen_id, validate_uscc
+from govbus.vocabulary.schemas import MONEY_PRECISION, MONEY_SCALE, converter
+from govbus.vocabulary.spec import DATA_TYPE_NAMES, InfoItem, Resource
 
 __all__ = [
     "KEY_SEPARATOR",

@@ -20,6 +20,8 @@ fi
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== import-linter (the layers of docs/architecture.md)"
+.venv/bin/lint-imports
 echo "== mypy (strict, core package)"
 .venv/bin/mypy
 echo "== pytest"

@@ -16,15 +16,14 @@ from typing import Any
 
 import faust
 
-from govbus.config import Settings
-from govbus.reconcile.desired import StreamApp
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import ConfigError, Settings
+from govbus.vocabulary.topology import StreamApp
 
 __all__ = ["broker_urls", "make_app"]
 
 
 def broker_urls(settings: Settings) -> list[str]:
-    from govbus import kafka_clients
-
     servers = kafka_clients.client_config(settings, "-", "-")["bootstrap.servers"]
     return [f"kafka://{server.strip()}" for server in str(servers).split(",") if server.strip()]
 
@@ -38,7 +37,7 @@ def make_app(
     co-partitioned with their source topics). ``conf`` overrides Faust settings.
     """
     if settings.sasl_mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
-        raise ValueError(
+        raise ConfigError(
             f"stream app {app.app_id}: sasl_mechanism {settings.sasl_mechanism!r} is not "
             "supported; govbus clusters use SCRAM-SHA-512 (or SCRAM-SHA-256)"
         )

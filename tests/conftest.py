@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from govbus.config import Settings, load_settings
+from govbus.broker import admin as kafka_admin
+from govbus.broker.cluster import LocalCluster
+from govbus.vocabulary import acls as kafka_acls
+from govbus.vocabulary.config import Settings, load_settings
+from govbus.vocabulary.kafka import admin_client
 
 # Another port lets a second test session run beside this one (e.g. CI next to development).
 TEST_BROKER_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))
@@ -44,7 +48,6 @@ def kafka_settings() -> Iterator[Settings]:
             }
         )
         return
-    from govbus.broker.cluster import LocalCluster
 
     settings = load_settings(
         env={
@@ -64,7 +67,6 @@ def kafka_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def admin(kafka_settings: Settings) -> AdminClient:
-    from govbus.kafka_clients import admin_client
 
     return admin_client(kafka_settings)
 
@@ -78,7 +80,6 @@ class Department:
 @pytest.fixture
 def department(admin: AdminClient) -> Iterator[Callable[[str], Department]]:
     """Factory: a SCRAM user with a unique name, removed (with its ACLs) after the test."""
-    from govbus.reconcile import kafka_admin
 
     made: list[Department] = []
 
@@ -114,16 +115,15 @@ def owned_topic(
     admin: AdminClient, department: Callable[[str], Department], topic_name: str
 ) -> tuple[str, Department, Department]:
     """A topic whose WRITE and READ ACLs name only department A; B exists but holds neither."""
-    from govbus.reconcile import kafka_admin
 
     a, b = department("a"), department("b")
     kafka_admin.create_topic(admin, topic_name, partitions=1)
     kafka_admin.create_acls(
         admin,
-        kafka_admin.producer_acls(a.user, topic_name)
-        + kafka_admin.consumer_acls(a.user, topic_name)
+        kafka_acls.producer_acls(a.user, topic_name)
+        + kafka_acls.consumer_acls(a.user, topic_name)
         # Both may use their own consumer groups, so B's refusals are about the topic.
-        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
-        + kafka_admin.group_prefix_acls(b.user, f"{b.user}."),
+        + kafka_acls.group_prefix_acls(a.user, f"{a.user}.")
+        + kafka_acls.group_prefix_acls(b.user, f"{b.user}."),
     )
     return topic_name, a, b

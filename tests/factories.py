@@ -6,8 +6,8 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from govbus.catalog.spec import InfoItem, Resource, ResourceKey
-from govbus.identifiers import uscc_check_char
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import InfoItem, Resource, ResourceKey
 
 # 常州市大数据管理局-like code with a correct GB 32100 check character.
 PROVIDER = "11320400MB0152709" + uscc_check_char("11320400MB0152709")

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from govbus.vocabulary.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 POM_TEMPLATE = "kafka-classpath.xml"
 
 
-class InstallError(RuntimeError):
+class InstallError(ServiceUnavailable):
     """The broker could not be installed; the message says what to do."""
 
 

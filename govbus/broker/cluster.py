@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +23,21 @@ from pathlib import Path
 
 from govbus.broker import properties
 from govbus.broker.classpath import Classpath, install, java_major_version
-from govbus.config import Settings
-from govbus.secret_files import ensure_secret
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.errors import ServiceUnavailable
+from govbus.vocabulary.kafka import (
+    NodeAddress,
+    admin_config,
+    bootstrap_servers,
+    local_cluster_file,
+    node_addresses,
+    probe,
+)
+from govbus.vocabulary.naming import ADMIN_PRINCIPAL
+from govbus.vocabulary.secrets import ensure_secret
 
 
-class BrokerError(RuntimeError):
+class BrokerError(ServiceUnavailable):
     """The local broker could not be started or stopped; the message says why and what next."""
 
 
@@ -65,7 +76,7 @@ class LocalCluster:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = settings.state_dir / "broker"
-        self.meta_path = self.root / "cluster.json"
+        self.meta_path = local_cluster_file(settings)
 
     # -- identity ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, object] | None:
@@ -84,12 +95,12 @@ class LocalCluster:
         meta = self._meta()
         return int(str(meta["base_port"])) if meta else self.settings.broker_port
 
-    def addresses(self) -> list[properties.NodeAddress]:
-        return properties.node_addresses(self.base_port, self.nodes)
+    def addresses(self) -> list[NodeAddress]:
+        return node_addresses(self.base_port, self.nodes)
 
     @property
     def bootstrap_servers(self) -> str:
-        return properties.bootstrap_servers(self.base_port, self.nodes)
+        return bootstrap_servers(self.base_port, self.nodes)
 
     def node_dir(self, node_id: int) -> Path:
         return self.root / f"node-{node_id}"
@@ -126,7 +137,7 @@ class LocalCluster:
             text=True,
             check=True,
         ).stdout.strip()
-        cluster = properties.node_addresses(self.settings.broker_port, nodes)
+        cluster = node_addresses(self.settings.broker_port, nodes)
         for addr in cluster:
             node = self.node_dir(addr.node_id)
             node.mkdir(parents=True, exist_ok=True)
@@ -138,7 +149,7 @@ class LocalCluster:
             (node / "log4j2.properties").write_text(
                 properties.LOG4J2_TEMPLATE.format(log=node / "server.log"), encoding="utf-8"
             )
-            scram = f"{properties.SCRAM_MECHANISM}=[name={properties.ADMIN_PRINCIPAL},"
+            scram = f"{properties.SCRAM_MECHANISM}=[name={ADMIN_PRINCIPAL},"
             scram += f"password={admin_password}]"
             cmd = self._java(
                 classpath,
@@ -202,7 +213,7 @@ class LocalCluster:
                     )
                 time.sleep(0.5)
 
-    def _start_node(self, classpath: Classpath, addr: properties.NodeAddress) -> bool:
+    def _start_node(self, classpath: Classpath, addr: NodeAddress) -> bool:
         """Start one node; False if it was already running (start is idempotent)."""
         node = self.node_dir(addr.node_id)
         pid = self._pid(addr.node_id)
@@ -229,8 +240,6 @@ class LocalCluster:
 
     def _wait_ready(self, timeout: float) -> None:
         # deferred: keeps `broker --help` fast
-        from govbus.kafka_clients import admin_config, probe
-
         deadline = time.monotonic() + timeout
         expected = len(self.addresses())
         last_error = "no answer yet"
@@ -306,8 +315,6 @@ class LocalCluster:
 
     def reset(self) -> None:
         """Stop and delete the cluster's data (secrets are kept)."""
-        import shutil
-
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 

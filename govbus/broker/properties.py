@@ -13,15 +13,15 @@ credentials live in the metadata log the controllers serve.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from govbus.vocabulary.kafka import NodeAddress
+from govbus.vocabulary.naming import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
 
 BROKER_LISTENER = "SASL_PLAINTEXT"
 CONTROLLER_LISTENER = "CONTROLLER"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-ADMIN_PRINCIPAL = "admin"
-CONTROLLER_PRINCIPAL = "controller"
 
 # Settings that make the broker a secure exchange; shared by every way govbus runs a broker.
 SECURITY_SETTINGS: dict[str, str] = {
@@ -44,25 +44,6 @@ METADATA_SNAPSHOT_SETTINGS: dict[str, str] = {
     "metadata.log.max.snapshot.interval.ms": "5000",
     "metadata.max.retention.ms": "3600000",
 }
-
-
-@dataclass(frozen=True)
-class NodeAddress:
-    node_id: int
-    port: int
-    controller_port: int
-
-
-def node_addresses(base_port: int, nodes: int) -> list[NodeAddress]:
-    """Node i listens on base_port + 100*(i-1); its controller on the port after."""
-    return [
-        NodeAddress(i, base_port + 100 * (i - 1), base_port + 100 * (i - 1) + 1)
-        for i in range(1, nodes + 1)
-    ]
-
-
-def bootstrap_servers(base_port: int, nodes: int) -> str:
-    return ",".join(f"127.0.0.1:{a.port}" for a in node_addresses(base_port, nodes))
 
 
 def _jaas(module: str, username: str, password: str, extra: str = "") -> str:

@@ -4,7 +4,7 @@
 that affects its catalog, the department updates its catalog within 15 working days. A trigger
 is recorded with the day the change took effect and the departments concerned; each gets a
 deadline, the 15th working day after that day (the day itself is not counted, see
-``govbus.workdays``). A deadline is met by the department's next catalog change after the
+``govbus.vocabulary.workdays``). A deadline is met by the department's next catalog change after the
 trigger was recorded: ``CatalogStore.apply`` marks it with that version.
 
 Where the 15 working days reach a year without official holiday data, the due date is counted
@@ -22,9 +22,11 @@ from typing import Literal
 import sqlalchemy as sa
 
 from govbus.catalog.model import CatalogVersionRow, TriggerDeadlineRow, UpdateTriggerRow
-from govbus.catalog.store import CatalogStore, utc
-from govbus.identifiers import IdentifierError, validate_uscc
-from govbus.workdays import Deadline, WorkdayCalendar
+from govbus.catalog.store import CatalogStore
+from govbus.vocabulary.clock import utc
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.identifiers import IdentifierError, validate_uscc
+from govbus.vocabulary.workdays import Deadline, WorkdayCalendar
 
 __all__ = [
     "TRIGGER_KINDS",
@@ -77,7 +79,7 @@ class DeadlineStatus:
 def _department_codes(store: CatalogStore, departments: list[str]) -> list[str]:
     """Codes for the named departments: a 统一社会信用代码, or the id of a catalog department."""
     if not departments:
-        raise ValueError("name at least one department whose catalog the change affects")
+        raise UserError("name at least one department whose catalog the change affects")
     spec = store.current()
     codes = []
     for name in departments:
@@ -89,7 +91,7 @@ def _department_codes(store: CatalogStore, departments: list[str]) -> list[str]:
             # A department not in the catalog yet (e.g. newly set up) is named by its code.
             validate_uscc(name)
         except IdentifierError as exc:
-            raise ValueError(
+            raise UserError(
                 f"department {name!r} is neither a department id of the current catalog nor a "
                 f"valid 统一社会信用代码 ({exc})"
             ) from exc
@@ -109,9 +111,9 @@ def record_trigger(
     """Record a change that obliges ``departments`` (codes or ids) to update their catalog."""
     if kind not in TRIGGER_KINDS:
         known = ", ".join(f"{k} ({v})" for k, v in TRIGGER_KINDS.items())
-        raise ValueError(f"unknown trigger kind {kind!r}; article 9 knows: {known}")
+        raise UserError(f"unknown trigger kind {kind!r}; article 9 knows: {known}")
     if not description.strip():
-        raise ValueError("describe the trigger: which law or mandate changed, and how")
+        raise UserError("describe the trigger: which law or mandate changed, and how")
     codes = _department_codes(store, departments)
     deadline = (calendar or WorkdayCalendar()).add_workdays(starts_on, WORKING_DAYS)
     recorded_at = utc(now)

@@ -20,18 +20,20 @@ import sqlalchemy as sa
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
+from govbus.broker import admin as kafka_admin
 from govbus.catalog.model import OutboxRow
-from govbus.catalog.store import CATALOG_TOPIC, CatalogStore, utc
-from govbus.config import Settings
-from govbus.reconcile import kafka_admin
+from govbus.catalog.store import CatalogStore
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.clock import utc
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.errors import ServiceUnavailable
 
-__all__ = ["OutboxRelay", "PublishError"]
+__all__ = ["OutboxRelay", "RelayError"]
 
 FLUSH_TIMEOUT = 60.0
 
 
-class PublishError(RuntimeError):
+class RelayError(ServiceUnavailable):
     """Events were not acknowledged by the broker; they stay unpublished and are retried."""
 
 
@@ -40,18 +42,19 @@ class OutboxRelay:
         self,
         store: CatalogStore,
         producer: Callable[[], Producer] | Mapping[str, Any],
-        topic: str = CATALOG_TOPIC,
+        topic: str | None = None,
         flush_timeout: float = FLUSH_TIMEOUT,
     ) -> None:
         """``producer``: a factory returning a confluent-kafka Producer, or a Producer config
-        (made idempotent with acks=all here). Relays the outbox rows written for ``topic``."""
+        (made idempotent with acks=all here). Relays the outbox rows written for ``topic``
+        (default: the store's catalog topic, ``store.naming.catalog_topic``)."""
         if isinstance(producer, Mapping):
             config = {**producer, "enable.idempotence": True, "acks": "all"}
             self._factory: Callable[[], Producer] = lambda: Producer(config)
         else:
             self._factory = producer
         self.store = store
-        self.topic = topic
+        self.topic = topic or store.naming.catalog_topic
         self.flush_timeout = flush_timeout
         self._producer: Producer | None = None
 
@@ -62,7 +65,7 @@ class OutboxRelay:
         settings: Settings,
         username: str | None = None,
         password: str | None = None,
-        topic: str = CATALOG_TOPIC,
+        topic: str | None = None,
     ) -> OutboxRelay:
         """A relay producing as ``username`` (default: the admin principal of ``settings``)."""
         user = username or settings.admin_username
@@ -143,7 +146,7 @@ class OutboxRelay:
             detail = "; ".join(failed[:5]) + (
                 f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
             )
-            raise PublishError(
+            raise RelayError(
                 f"topic {self.topic!r}: {len(failed)} event(s) failed and {unacknowledged} were "
                 f"not acknowledged within {self.flush_timeout}s ({detail or 'timeout'}); "
                 f"outbox rows {rows[0].id}..{rows[-1].id} stay unpublished and are retried on the "

@@ -55,8 +55,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from govbus.catalog.spec import CatalogSpec, Resource
-from govbus.identifiers import IdentifierError, parse_resource_code, validate_uscc
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.identifiers import IdentifierError, parse_resource_code, validate_uscc
+from govbus.vocabulary.spec import CatalogSpec, Resource
 
 __all__ = ["CatalogRuleError", "Violation", "check", "validate"]
 
@@ -90,7 +91,7 @@ class Violation:
         return self.message
 
 
-class CatalogRuleError(ValueError):
+class CatalogRuleError(UserError):
     """The catalog breaks sharing rules; ``violations`` lists every one."""
 
     def __init__(self, violations: list[Violation]) -> None:

@@ -33,7 +33,7 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Literal
 
-from govbus.catalog.spec import CatalogSpec, Resource, ShareType
+from govbus.vocabulary.spec import CatalogSpec, Resource, ShareType
 
 __all__ = ["Hit", "Role", "SearchIndex", "how_to_get", "normalize"]
 

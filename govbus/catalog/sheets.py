@@ -32,7 +32,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from govbus.catalog.spec import (
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import (
     BaseCategory,
     CatalogSpec,
     CompareRule,
@@ -50,8 +52,9 @@ from govbus.catalog.spec import (
     SpecError,
     SubjectType,
     UpdateCycle,
+    plain_fields,
 )
-from govbus.identifiers import uscc_check_char
+from govbus.vocabulary.textfiles import TextFileError, check_encoding, open_text
 
 __all__ = [
     "SHEETS",
@@ -157,7 +160,7 @@ _OPTIONAL_SHEETS = {"holders"}  # a catalog without copies held elsewhere needs 
 # --- errors -------------------------------------------------------------------------------------
 
 
-class SheetError(ValueError):
+class SheetError(UserError):
     """A problem in one place of a spreadsheet: file, sheet, row (header = 1) and column."""
 
     def __init__(
@@ -629,9 +632,8 @@ def _read(sources: Sources) -> CatalogSpec:
     for sheet, (file, rows) in sources.items():
         try:
             table = _read_table(file, sheet, rows, errors)
-        except UnicodeDecodeError as exc:
-            problem = f"not UTF-8 text ({exc.reason}); save it as 'CSV UTF-8' in Excel"
-            errors.append(SheetError(file, sheet, None, None, problem))
+        except TextFileError as exc:  # a CSV file that is not text in its encoding
+            errors.append(SheetError(file, sheet, None, None, exc.problem))
             continue
         if table is not None:
             tables[sheet] = table
@@ -690,8 +692,12 @@ def _sheet_key(name: str) -> str | None:
     return None
 
 
-def read_csv_dir(path: str | Path) -> CatalogSpec:
-    """Read departments.csv, resources.csv, items.csv and holders.csv (UTF-8, BOM or not)."""
+def read_csv_dir(path: str | Path, encoding: str | None = None) -> CatalogSpec:
+    """Read departments.csv, resources.csv, items.csv and holders.csv.
+
+    ``encoding`` None detects UTF-8 (BOM or not) or GB18030/GBK, which is how Excel saves CSV
+    on a Chinese Windows (govbus/vocabulary/textfiles.py).
+    """
     directory = Path(path)
     if not directory.is_dir():
         problem = "not a directory of catalog CSV files"
@@ -704,21 +710,28 @@ def read_csv_dir(path: str | Path) -> CatalogSpec:
     )
     if missing:
         raise missing
-    return _read({s: (str(f), _csv_rows(f)) for s, f in files.items() if f.is_file()})
+    if encoding is not None:
+        check_encoding(encoding)  # an unknown name is one error, not one per file
+    return _read({s: (str(f), _csv_rows(f, encoding)) for s, f in files.items() if f.is_file()})
 
 
-def _csv_rows(file: Path) -> Iterator[list[str]]:
-    # utf-8-sig drops the BOM Excel writes, and reads files without one just the same.
-    with file.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle))  # whole file: a decoding error surfaces here
+def _csv_rows(file: Path, encoding: str | None = None) -> Iterator[list[str]]:
+    # The file is checked whole before the first row (TextFileError); a BOM is dropped.
+    with open_text(file, encoding, newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise TextFileError(file, f"line {reader.line_num}: not valid CSV: {exc}") from None
     yield from rows
 
 
-def read_catalog_file(path: str | Path) -> CatalogSpec:
-    """Read a catalog spreadsheet: an ``.xlsx`` workbook or a directory of CSV files."""
+def read_catalog_file(path: str | Path, encoding: str | None = None) -> CatalogSpec:
+    """Read a catalog spreadsheet: an ``.xlsx`` workbook or a directory of CSV files (read in
+    ``encoding``, None: detected)."""
     p = Path(path)
     if p.is_dir():
-        return read_csv_dir(p)
+        return read_csv_dir(p, encoding)
     if p.suffix.casefold() == ".xlsx":
         return read_xlsx(p)
     if p.suffix.casefold() == ".csv":
@@ -742,40 +755,12 @@ def read_catalog_file(path: str | Path) -> CatalogSpec:
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _department_row(d: Department) -> dict[str, object]:
-    return {
-        "id": d.id,
-        "code": d.code,
-        "name": d.name,
-        "level": d.level,
-        "region": d.region,
-        "parent": d.parent,
-    }
-
-
 def _resource_row(r: Resource) -> dict[str, object]:
     return {
-        "code": r.code,
-        "name": r.name,
-        "provider": r.provider,
-        "abstract": r.abstract,
-        "format": r.format,
-        "category": r.category,
-        "share_type": r.share_type,
-        "update_cycle": r.update_cycle,
-        "publish_date": r.publish_date,
+        **plain_fields(r),
         "key_items": r.key.items,
         "key_subject_type": r.key.subject_type,
         "key_identifier": r.key.identifier,
-        "share_conditions": r.share_conditions,
-        "share_methods": r.share_methods,
-        "purposes": r.purposes,
-        "open_to_public": r.open_to_public,
-        "open_conditions": r.open_conditions,
-        "related": r.related,
-        "base_category": r.base_category,
-        "lead_department": r.lead_department,
-        "legal_basis": r.legal_basis,
     }
 
 
@@ -785,7 +770,7 @@ def _item_row(r: Resource, i: InfoItem) -> dict[str, object]:
 
 def _rows(spec: CatalogSpec) -> dict[str, list[dict[str, object]]]:
     return {
-        "departments": [_department_row(d) for d in spec.departments],
+        "departments": [plain_fields(d) for d in spec.departments],
         "resources": [_resource_row(r) for r in spec.resources],
         "items": [_item_row(r, i) for r in spec.resources for i in r.items],
         "holders": [

@@ -12,10 +12,11 @@ normalised tables, marks article 9 deadlines met and writes the catalog events t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from govbus.catalog import rules
 from govbus.catalog.model import (
     CatalogVersionRow,
     DepartmentRow,
@@ -34,10 +36,14 @@ from govbus.catalog.model import (
     ResourceRow,
     TriggerDeadlineRow,
 )
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource
+from govbus.vocabulary import schemas
+from govbus.vocabulary.clock import utc
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.errors import ServiceUnavailable, UserError
+from govbus.vocabulary.naming import NAMING, Naming
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, plain_fields
 
 __all__ = [
-    "CATALOG_TOPIC",
     "CatalogDiff",
     "CatalogEvolutionError",
     "CatalogStore",
@@ -52,28 +58,33 @@ __all__ = [
     "diff_specs",
 ]
 
-CATALOG_TOPIC = "govbus.catalog"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The platform database's migrations (catalog and share-request tables): govbus/migrations.
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-class StoreError(RuntimeError):
+class StoreError(ServiceUnavailable):
     """The catalog database cannot be used as it is (e.g. not migrated)."""
 
 
-class VersionNotFoundError(LookupError):
+class VersionNotFoundError(UserError, LookupError):
     """A catalog version number that does not exist."""
 
 
-class CatalogEvolutionError(ValueError):
+class CatalogEvolutionError(UserError):
     """The new catalog would change resources' Avro schemas incompatibly."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = list(problems)
-        lines = "\n".join(f"  - {reason}" for _, reason in self.problems)
-        super().__init__(
-            f"catalog refused: {len(self.problems)} resource(s) would break consumers of their "
-            f"topics (Avro backward compatibility):\n{lines}"
-        )
+        # One line per resource, each naming the resource, its items and the rule they break.
+        if len(self.problems) == 1:
+            message = f"catalog refused, nothing imported: {self.problems[0][1]}"
+        else:
+            lines = "\n".join(f"  - {reason}" for _, reason in self.problems)
+            message = (
+                f"catalog refused, nothing imported: {len(self.problems)} resources would break "
+                f"consumers of their topics (Avro backward compatibility):\n{lines}"
+            )
+        super().__init__(message)
 
 
 # --- the diff ---------------------------------------------------------------------------------
@@ -373,15 +384,6 @@ class VersionInfo:
     diff: CatalogDiff = field(default_factory=CatalogDiff, repr=False)
 
 
-def utc(value: dt.datetime | None) -> dt.datetime:
-    """``value`` (or now) in UTC; a naive value, as SQLite returns them, is taken as UTC."""
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 def _json_dumps(value: Any) -> str:
     # Chinese stays readable in the database (the default escapes it as \uXXXX).
     return json.dumps(value, ensure_ascii=False)
@@ -395,10 +397,10 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
 
 
 class CatalogStore:
-    def __init__(self, dsn: str, *, outbox_topic: str = CATALOG_TOPIC) -> None:
-        """``outbox_topic``: the topic the catalog events of ``apply`` are written for."""
+    def __init__(self, dsn: str, *, naming: Naming = NAMING) -> None:
+        """``naming``: the catalog events of ``apply`` are written for its catalog topic."""
         self.dsn = dsn
-        self.outbox_topic = outbox_topic
+        self.naming = naming
         url = sa.make_url(dsn)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             # SQLite creates the file but not its directory ("unable to open database file").
@@ -410,6 +412,17 @@ class CatalogStore:
 
     def __repr__(self) -> str:
         return f"CatalogStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, settings: Settings) -> Iterator[CatalogStore]:
+        """The configured catalog database, migrated to the current schema, disposed after."""
+        store = cls(settings.resolved_catalog_dsn, naming=settings.naming)
+        try:
+            store.migrate()
+            yield store
+        finally:
+            store.dispose()
 
     def dispose(self) -> None:
         """Close the pooled connections (e.g. before dropping the database)."""
@@ -455,10 +468,9 @@ class CatalogStore:
         catalog equal to the current one makes no version: the current number is returned.
         """
         if not author.strip():
-            raise ValueError("author is required: name who made this catalog change")
+            raise UserError("author is required: name who made this catalog change")
         created_at = utc(now)
         # Imported here: they pull in Avro and the rules, which reading the store does not need.
-        from govbus.catalog import rules, schemas
 
         with self.connect() as conn, conn.begin():
             self._lock(conn)
@@ -500,44 +512,18 @@ class CatalogStore:
         if spec.departments:
             conn.execute(
                 sa.insert(DepartmentRow),
-                [
-                    {
-                        "code": d.code,
-                        "id": d.id,
-                        "name": d.name,
-                        "level": d.level,
-                        "region": d.region,
-                        "parent": d.parent,
-                    }
-                    for d in spec.departments
-                ],
+                [plain_fields(d) for d in spec.departments],
             )
         resources: list[dict[str, Any]] = []
         items: list[dict[str, Any]] = []
         keys: list[dict[str, Any]] = []
         holders: dict[tuple[str, str, str], None] = {}  # ordered set: a repeated item is one row
         for r in spec.resources:
+            plain = {k: list(v) if isinstance(v, tuple) else v for k, v in plain_fields(r).items()}
             resources.append(
                 {
-                    "code": r.code,
-                    "name": r.name,
-                    "provider": r.provider,
+                    **plain,
                     "classification": r.classification,
-                    "abstract": r.abstract,
-                    "format": r.format,
-                    "category": list(r.category),
-                    "share_type": r.share_type,
-                    "update_cycle": r.update_cycle,
-                    "publish_date": r.publish_date,
-                    "share_conditions": r.share_conditions,
-                    "share_methods": list(r.share_methods),
-                    "purposes": list(r.purposes),
-                    "open_to_public": r.open_to_public,
-                    "open_conditions": r.open_conditions,
-                    "related": list(r.related),
-                    "base_category": r.base_category,
-                    "lead_department": r.lead_department,
-                    "legal_basis": r.legal_basis,
                     "key_subject_type": r.key.subject_type,
                     "key_identifier": r.key.identifier,
                 }
@@ -608,10 +594,11 @@ class CatalogStore:
             dept = old.department(named.code)
             assert dept is not None
             events.append((f"department:{named.code}", _event("delete", number, department=dept)))
+        topic = self.naming.catalog_topic
         conn.execute(
             sa.insert(OutboxRow),
             [
-                {"created_at": created_at, "topic": self.outbox_topic, "key": key, "value": value}
+                {"created_at": created_at, "topic": topic, "key": key, "value": value}
                 for key, value in events
             ],
         )
@@ -649,9 +636,11 @@ class CatalogStore:
             last = self._latest(conn)[0]
         if snapshot is None:
             raise VersionNotFoundError(
-                f"catalog version {number} does not exist (versions are 1..{last})"
+                f"catalog version {number} does not exist (versions are 1..{last}); "
+                "`govbus catalog history` lists them"
                 if last
-                else f"catalog version {number} does not exist: the catalog has no versions yet"
+                else f"catalog version {number} does not exist: the catalog has no versions yet "
+                "(`govbus catalog import` makes the first)"
             )
         return CatalogSpec.from_dict(snapshot)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from govbus.catalog.spec import CatalogSpec, SpecError
+from govbus.vocabulary.spec import CatalogSpec, SpecError
 
 __all__ = ["SAMPLE_CATALOG_PATH", "dump_yaml", "load_yaml", "to_yaml_text"]
 

@@ -39,18 +39,41 @@ from confluent_kafka.admin import (
 )
 from prometheus_client import Counter, Gauge
 
-from govbus.broker.properties import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
-from govbus.metrics import REGISTRY
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import DesiredState, TopicSpec
-from govbus.reconcile.kafka_admin import TIMEOUT, Acl, AdminError, until_visible, wait_for
+from govbus.broker import admin as kafka_admin
+from govbus.broker.admin import TIMEOUT, AdminError, until_visible, wait_for
+from govbus.reconcile.desired import DesiredState
+from govbus.vocabulary.acls import Acl
+from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.naming import (
+    ADMIN_PRINCIPAL,
+    CONTROLLER_PRINCIPAL,
+    DISPUTE_TOPIC_PREFIX,
+    DLQ_TOPIC_PREFIX,
+    NAMING,
+    OBSERVATION_TOPIC_PREFIX,
+    PLATFORM_USER_PREFIX,
+    RESOURCE_TOPIC_PREFIX,
+    Naming,
+)
+from govbus.vocabulary.topology import TopicSpec
 
 Action = Literal["create", "alter", "delete"]
 Kind = Literal["topic", "user", "acl"]
 KINDS: tuple[Kind, ...] = ("topic", "user", "acl")
-# Resource topics and views, dead letters, platform topics, the stream apps' topics and the
-# Faust-internal topics of the apps (named after their ids, which start "govbus-").
-MANAGED_PREFIXES = ("gov.", "dlq.", "govbus.", "govbus-", "verify.", "disputes.")
+
+
+def managed_topic_prefixes(naming: Naming = NAMING) -> tuple[str, ...]:
+    """Every topic ``naming`` gives starts with one of these: resource topics and views, dead
+    letters, platform topics (``govbus.``), the stream apps' topics and the Faust-internal
+    topics of the apps (named after their ids, which start ``govbus-``)."""
+    return tuple(
+        naming.prefix + part
+        for part in (RESOURCE_TOPIC_PREFIX, DLQ_TOPIC_PREFIX, "govbus.", PLATFORM_USER_PREFIX,
+                     OBSERVATION_TOPIC_PREFIX, DISPUTE_TOPIC_PREFIX)
+    )  # fmt: skip
+
+
+MANAGED_PREFIXES = managed_topic_prefixes(NAMING)
 EVERYONE = "User:*"
 DRIFT_REASON = "drift: not derived from the catalog"
 
@@ -83,6 +106,17 @@ class Scope:
     protected_users: frozenset[str] = frozenset({ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
     # Whether User:* bindings on resources outside the managed topics are managed too.
     everyone: bool = True
+
+    @classmethod
+    def namespace(cls, naming: Naming, user_prefixes: tuple[str, ...] = ()) -> Scope:
+        """Only a namespace of its own (a test's, or a second exchange's on the same cluster):
+        every topic and platform user under ``naming.prefix``, the users starting with one of
+        ``user_prefixes`` (department ids are not prefixed), and no ``User:*`` bindings
+        outside its topics."""
+        if not naming.prefix:
+            raise ValueError("a namespace needs a prefix; the production names have none")
+        prefixes = (naming.prefix, *user_prefixes)
+        return cls(topic_prefixes=(naming.prefix,), user_prefixes=prefixes, everyone=False)
 
     def topic(self, name: str) -> bool:
         return name.startswith(self.topic_prefixes)

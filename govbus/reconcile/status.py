@@ -25,6 +25,9 @@ from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from govbus.reconcile.plan import Kind
+from govbus.vocabulary.errors import UserError
+
 __all__ = [
     "DRIFT_METRIC",
     "LAST_APPLY_METRIC",
@@ -67,14 +70,14 @@ def load_status(state_dir: Path) -> ReconcilerStatus | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(
+        raise UserError(
             f"{path}: not a reconciler status file ({exc!r}); delete it, the next "
             "`govbus plan` or `govbus apply` writes it again"
         ) from None
 
 
 def record_plan(
-    state_dir: Path, drift: Mapping[str, int], *, applied: bool, now: float | None = None
+    state_dir: Path, drift: Mapping[Kind, int], *, applied: bool, now: float | None = None
 ) -> ReconcilerStatus:
     """Record a plan's drift counts and, with ``applied``, that it was applied (now).
 
@@ -87,7 +90,7 @@ def record_plan(
     except ValueError as exc:
         log.warning("%s; writing a new one", exc)
     last_apply = now if applied else (previous.last_apply_at if previous else None)
-    status = ReconcilerStatus(now, dict(drift), last_apply)
+    status = ReconcilerStatus(now, {str(kind): n for kind, n in drift.items()}, last_apply)
     path = status_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -26,10 +26,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from govbus.catalog.store import CatalogStore, utc
-from govbus.metrics import REGISTRY
+from govbus.catalog.store import CatalogStore
 from govbus.share.model import ShareGrantRow, ShareRequestRow
-from govbus.share.requests import ShareRequests, china_day
+from govbus.share.requests import ShareRequests
+from govbus.vocabulary.clock import china_day, utc
+from govbus.vocabulary.metrics import REGISTRY
 
 __all__ = ["ANSWER_BUCKETS", "ShareCollector", "register_share_collector"]
 

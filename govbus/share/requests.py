@@ -3,7 +3,7 @@
 A consumer department applies through the platform for a 有条件共享 resource (all of it or named
 info items), stating a purpose the catalog allows, the duty it serves and how long it needs the
 data. The provider answers within 10 working days (the 10th working day after the day of
-submission, China time, by ``govbus.workdays``): an approval is a grant (scope, purpose,
+submission, China time, by ``govbus.vocabulary.workdays``): an approval is a grant (scope, purpose,
 expiry) that the reconciler turns into READ ACLs; a denial must state a real reason.
 
 What stays unresolved is settled in steps (article 17): negotiation (协商) between the two
@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import sqlalchemy as sa
 
 from govbus.catalog.model import OutboxRow
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
-from govbus.catalog.store import CatalogStore, utc
-from govbus.reconcile.desired import SHARE_TOPIC, Grant
+from govbus.catalog.store import CatalogStore
 from govbus.share.model import (
     ShareEventRow,
     ShareGrantRow,
@@ -41,12 +38,18 @@ from govbus.share.model import (
     ShareViolationRow,
 )
 from govbus.share.reasons import reason_problem
-from govbus.workdays import Deadline, WorkdayCalendar
+from govbus.vocabulary.clock import china_day, end_of_china_day, utc
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.spec import CatalogSpec, Department, Purpose, Resource
+from govbus.vocabulary.workdays import Deadline, WorkdayCalendar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "ANSWER_WORKDAYS",
     "DEFAULT_COORDINATOR",
-    "SHARE_TOPIC",
     "STEERING_GROUP",
     "ShareError",
     "ShareEvent",
@@ -71,9 +74,10 @@ StepState = Literal["open", "settled", "failed"]
 _ANSWERABLE = ("pending", "agreed")
 _REFUSED = ("denied", "not-shared")
 _LEVEL_NAMES = {"negotiation": "协商", "coordination": "协调", "steering": "领导小组协调"}
+_View = TypeVar("_View", bound="DataclassInstance")  # a read-side dataclass of one table row
 
 
-class ShareError(ValueError):
+class ShareError(UserError):
     """A share-request operation is refused; the message names the request and the rule."""
 
 
@@ -168,15 +172,6 @@ class Violation:
 class SweepResult:
     overdue: tuple[int, ...]  # request ids newly found overdue
     expired: tuple[int, ...]  # grant ids newly recorded as expired
-
-
-def china_day(at: dt.datetime) -> dt.date:
-    return utc(at).astimezone(CHINA_TZ).date()
-
-
-def end_of_china_day(day: dt.date) -> dt.datetime:
-    """The first instant after ``day`` in China time, in UTC: a validity "until" that day."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), CHINA_TZ).astimezone(dt.UTC)
 
 
 class ShareRequests:
@@ -782,7 +777,7 @@ class ShareRequests:
             query = query.where(ShareViolationRow.department == code)
         with self.store.connect() as conn:
             rows = conn.execute(query).all()
-        return [Violation(r.id, r.department, r.request, r.kind, utc(r.at), r.detail) for r in rows]
+        return [_from_row(Violation, r) for r in rows]
 
     def grants(self, now: dt.datetime | None = None, department: str | None = None) -> list[Grant]:
         """The grants valid at ``now`` (not revoked, not expired), as the reconciler takes them.
@@ -809,26 +804,12 @@ class ShareRequests:
 
     def _view(self, row: Any, step: ShareStep | None) -> ShareRequest:
         deadline = self._deadline(row)
-        return ShareRequest(
-            id=row.id,
-            department=row.department,
-            resource=row.resource,
-            provider=row.provider,
-            items=tuple(row.items),
-            purpose=row.purpose,
-            duty=row.duty,
-            valid_until=row.valid_until,
-            state=row.state,
-            submitted_at=utc(row.submitted_at),
-            submitted_by=row.submitted_by,
+        return _from_row(
+            ShareRequest,
+            row,
             due=deadline.due,
             due_certain=deadline.certain,
             due_reason=deadline.reason,
-            answered_at=utc(row.answered_at) if row.answered_at else None,
-            answered_by=row.answered_by,
-            answer_workdays=row.answer_workdays,
-            deny_reason=row.deny_reason,
-            overdue_at=utc(row.overdue_at) if row.overdue_at else None,
             step=step,
         )
 
@@ -1012,7 +993,12 @@ class ShareRequests:
         }
         conn.execute(
             sa.insert(OutboxRow),
-            {"created_at": at, "topic": SHARE_TOPIC, "key": str(request_id), "value": value},
+            {
+                "created_at": at,
+                "topic": self.store.naming.share_topic,
+                "key": str(request_id),
+                "value": value,
+            },
         )
 
 
@@ -1053,42 +1039,35 @@ def _latest_steps(conn: sa.Connection, request_ids: Iterable[int]) -> dict[int, 
     return {row.request: _step(row) for row in rows}  # the last (newest) per request stays
 
 
+def _from_row(view: type[_View], row: Any, **computed: Any) -> _View:
+    """The ``view`` dataclass of a table row: each field from the column of its name (times in
+    UTC, JSON lists as tuples), but those given in ``computed``."""
+    values = {
+        field.name: _column(getattr(row, field.name))
+        for field in fields(view)
+        if field.name not in computed
+    }
+    return view(**values, **computed)
+
+
+def _column(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return utc(value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
 def _step(row: Any) -> ShareStep:
-    return ShareStep(
-        id=row.id,
-        request=row.request,
-        level=row.level,
-        owner=row.owner,
-        owners=tuple(row.owners),
-        state=row.state,
-        opened_at=utc(row.opened_at),
-        opened_by=row.opened_by,
-        closed_at=utc(row.closed_at) if row.closed_at else None,
-        closed_by=row.closed_by,
-        outcome=row.outcome,
-    )
+    return _from_row(ShareStep, row)
 
 
 def _grant(row: Any) -> ShareGrant:
-    return ShareGrant(
-        id=row.id,
-        request=row.request,
-        department=row.department,
-        resource=row.resource,
-        items=tuple(row.items),
-        purpose=row.purpose,
-        granted_at=utc(row.granted_at),
-        granted_by=row.granted_by,
-        expires_at=utc(row.expires_at),
-        revoked_at=utc(row.revoked_at) if row.revoked_at else None,
-        revoked_by=row.revoked_by,
-        revoke_reason=row.revoke_reason,
-        expired_at=utc(row.expired_at) if row.expired_at else None,
-    )
+    return _from_row(ShareGrant, row)
 
 
 def _event_view(row: Any) -> ShareEvent:
-    return ShareEvent(row.id, row.request, row.grant, row.kind, row.actor, utc(row.at), row.detail)
+    return _from_row(ShareEvent, row)
 
 
 def level_name(level: str) -> str:

@@ -30,15 +30,16 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from govbus import kafka_clients
-from govbus.config import Settings
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.errors import ServiceUnavailable
+from govbus.vocabulary.naming import NAMING, Naming
 
-AUDIT_TOPIC = "govbus.audit"
 GENESIS = "0" * 64
 _READ_TIMEOUT = 10.0
 
 
-class AuditError(RuntimeError):
+class AuditError(ServiceUnavailable):
     """The audit topic could not be read or holds something that is not an audit event."""
 
 
@@ -178,7 +179,7 @@ def _check(msg: Any) -> bool:
         return True
     if err.code() == KafkaError._PARTITION_EOF:
         return False
-    raise AuditError(f"reading {AUDIT_TOPIC}: {err.str()}")
+    raise AuditError(f"reading {msg.topic()}: {err.str()}")
 
 
 def _partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -234,13 +235,13 @@ def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
             out.append((int(msg.offset()), AuditEvent.from_json(msg.value())))
         except AuditError as exc:
             raise AuditError(
-                f"{AUDIT_TOPIC} partition {msg.partition()} offset {msg.offset()}: {exc}"
+                f"{msg.topic()} partition {msg.partition()} offset {msg.offset()}: {exc}"
             ) from None
     return out
 
 
 def last_event(
-    consumer: Consumer, department: str, topic: str = AUDIT_TOPIC, batch: int = 50
+    consumer: Consumer, department: str, topic: str, batch: int = 50
 ) -> AuditEvent | None:
     """The department's newest audit event, read backwards from each partition's end.
 
@@ -263,12 +264,13 @@ def last_event(
 
 
 def read_audit(
-    settings: Settings, department: str | None = None, topic: str = AUDIT_TOPIC
+    settings: Settings, department: str | None = None, naming: Naming = NAMING
 ) -> list[tuple[int, AuditEvent]]:
     """Every audit event (of one department, if given) with its offset, in topic order.
 
     Reads with the admin's credentials, without a consumer group (nothing is committed).
     """
+    topic = naming.audit_topic
     consumer = kafka_clients.consumer(
         settings,
         settings.admin_username,

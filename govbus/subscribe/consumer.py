@@ -11,7 +11,7 @@ Delivery is at least once: an offset is committed only after the handler returne
 record (every ``commit_every`` records, at each audit event and at the end). A handler that
 raises leaves its record uncommitted, so the next run delivers it again.
 
-Records are Avro single-object encoded (producers/wire.py). Each is read with the resource's
+Records are Avro single-object encoded (govbus/vocabulary/wire.py). Each is read with the resource's
 schema of the CURRENT catalog as reader and the schema it was written with (found by its
 fingerprint among the current and earlier catalog versions) as writer, so producers may still
 write an older version of the resource. A fingerprint we do not know means the producer uses a
@@ -30,24 +30,25 @@ from typing import Any, get_args
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from govbus import kafka_clients, metrics
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, Department, Purpose, Resource
-from govbus.catalog.views import ViewError, public_view_resource, view_schema_catalog
-from govbus.config import Settings
-from govbus.reconcile.desired import Grant, group_prefix, public_view_topic, resource_topic
-from govbus.reconcile.desired import status_topic as status_topic_of
-from govbus.subscribe.audit import AUDIT_TOPIC, GENESIS, AuditEvent, GrantRef, last_event
+from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event
 from govbus.subscribe.status import StatusError, VerificationStatus
-from producers.wire import SchemaCatalog, decode_single_object
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary import metrics
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, Purpose, Resource
+from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
+from stream_apps.projection.views import ViewError, public_view_resource, view_schema_catalog
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
-VIEWS = ("public",)  # article 10 public views (govbus.catalog.views)
+VIEWS = ("public",)  # article 10 public views (stream_apps.projection.views)
 _POLL = 0.5
 _BATCH = 500
 
 
-class SubscribeError(RuntimeError):
+class SubscribeError(UserError, RuntimeError):
     """The subscription is refused or cannot go on; the message says why and what to do."""
 
 
@@ -180,36 +181,29 @@ class Subscriber:
 
     def __init__(
         self,
-        settings: Settings,
-        department_id: str,
-        password: str,
-        spec: CatalogSpec,
+        session: DepartmentSession,
         resource_code: str,
         purpose: str,
         *,
-        grants: Iterable[Grant] = (),
         group_suffix: str = "default",
         history: Iterable[CatalogSpec] = (),
         audit_every: int = 1000,
         audit_interval: float = 10.0,
         commit_every: int = 100,
-        topic: str | None = None,
-        audit_topic: str = AUDIT_TOPIC,
         now: dt.datetime | None = None,
         view: str | None = None,
         verification_status: bool = False,
-        status_topic: str | None = None,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
         ``history`` are earlier catalog versions: their schemas decode records producers
-        wrote before the current version. ``topic`` overrides the resource's topic name
-        (``gov.<code>``), e.g. for tests in a namespace of their own. ``view="public"`` reads
-        the resource's article 10 public view (``gov.<code>.public``) instead: no grant needed.
+        wrote before the current version. The session's ``naming`` gives the topic names (the
+        resource's ``gov.<code>``, the audit topic); its ``grants`` open conditional resources.
+        ``view="public"`` reads the resource's article 10 public view (``gov.<code>.public``)
+        instead: no grant needed.
 
         With ``verification_status`` each Record's ``under_verification`` says whether the
-        record has an open dispute (article 19), read from ``status_topic`` (default
-        ``gov.<code>.status``).
+        record has an open dispute (article 19), read from ``gov.<code>.status``.
         """
         if view is not None and verification_status:
             # The status topic is keyed by the record's own key, which a view may pseudonymise.
@@ -217,22 +211,24 @@ class Subscriber:
                 "verification status is available for the resource itself, not for a view; "
                 "subscribe without the view to see records under verification"
             )
+        spec, naming, department_id = session.spec, session.naming, session.department_id
         if view is None:
             self.department, self.resource, self.grant = check_subscription(
-                spec, department_id, resource_code, purpose, grants, now
+                spec, department_id, resource_code, purpose, session.grants, now
             )
         else:
             self.department, self.resource = check_view_subscription(
                 spec, department_id, resource_code, purpose, view
             )
             self.grant = None
-        self.settings = settings
-        self.password = password
+        self.session = session
         self.purpose = purpose
-        self.group_id = group_prefix(department_id) + group_suffix
-        default_topic = public_view_topic if view else resource_topic
-        self.topic = topic or default_topic(self.resource.code)
-        self.audit_topic = audit_topic
+        self.naming = naming
+        self.group_suffix = group_suffix
+        self.group_id = naming.group_prefix(department_id) + group_suffix
+        code = self.resource.code
+        self.topic = naming.public_view_topic(code) if view else naming.resource_topic(code)
+        self.audit_topic = naming.audit_topic
         self.audit_every = audit_every
         self.audit_interval = audit_interval
         self.commit_every = commit_every
@@ -240,9 +236,7 @@ class Subscriber:
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
-        self.status_topic = (
-            (status_topic or status_topic_of(self.resource.code)) if verification_status else None
-        )
+        self.status_topic = naming.status_topic(code) if verification_status else None
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish after the current record (e.g. from a signal)."""
@@ -262,7 +256,7 @@ class Subscriber:
         self._stopping = False
         status = self._status()  # first: nothing else is open if it cannot be read
         consumer = self._consumer()
-        producer = kafka_clients.producer(self.settings, self.department.id, self.password)
+        producer = self.session.producer()
         if self._head is None:
             self._head = self._read_head(consumer)
         window = _Window()
@@ -328,9 +322,7 @@ class Subscriber:
         """The records under verification, read to the end before the first record."""
         if self.status_topic is None:
             return None
-        status = VerificationStatus(
-            self.settings, self.department.id, self.password, self.status_topic, self.group_id
-        )
+        status = VerificationStatus(self.session, self.status_topic, self.group_suffix)
         try:
             status.load()
         except StatusError as exc:
@@ -345,13 +337,7 @@ class Subscriber:
             raise SubscribeError(str(exc)) from None
 
     def _consumer(self) -> Consumer:
-        return kafka_clients.consumer(
-            self.settings,
-            self.department.id,
-            self.password,
-            self.group_id,
-            **{"enable.partition.eof": True},
-        )
+        return self.session.consumer(self.group_suffix, **{"enable.partition.eof": True})
 
     def _check(self, msg: Message) -> bool:
         """True for a record, False for end-of-partition; a broker refusal raises."""

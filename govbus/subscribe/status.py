@@ -12,24 +12,22 @@ import json
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from govbus import kafka_clients
-from govbus.config import Settings
+from govbus.vocabulary.errors import ServiceUnavailable
+from govbus.vocabulary.session import DepartmentSession
 
 
-class StatusError(RuntimeError):
+class StatusError(ServiceUnavailable):
     """The status topic cannot be read; the message names it and what to do."""
 
 
 class VerificationStatus:
-    def __init__(
-        self, settings: Settings, department_id: str, password: str, topic: str, group_id: str
-    ) -> None:
+    def __init__(self, session: DepartmentSession, topic: str, group_suffix: str) -> None:
+        """Reads ``topic`` as the session's department, in its group ``<id>.<group_suffix>``
+        (partitions are assigned, not subscribed: the group only names the client)."""
         self.topic = topic
-        self.department_id = department_id
+        self.department_id = session.department_id
         self.flags: dict[str, bool] = {}
-        self._consumer: Consumer = kafka_clients.consumer(
-            settings, department_id, password, group_id, **{"enable.partition.eof": True}
-        )
+        self._consumer: Consumer = session.consumer(group_suffix, **{"enable.partition.eof": True})
 
     def __call__(self, key: str | None) -> bool:
         return key is not None and self.flags.get(key, False)

@@ -1,8 +1,8 @@
 """A test's own namespace on the shared broker for a stream app: catalog, topics, users, ACLs.
 
-Department ids, resource topics (``gov.t<sfx>.``), the app's id and its internal topics
-(``t<sfx>-``) carry a suffix unique to the test, and the reconciler runs with a scope limited to
-them, as in test_reconcile_apply.py.
+Every topic and platform app user of the test starts ``t<sfx>.`` (``Namespace.naming``: one
+``Naming`` passed to everything), its department ids ``t<sfx>-``, and the reconciler runs with
+a scope limited to them.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient
 
-from govbus.catalog.spec import Department
-from govbus.identifiers import citizen_id_check_digit, uscc_check_char
-from govbus.reconcile import kafka_admin
+from govbus.broker import admin as kafka_admin
 from govbus.reconcile.desired import DesiredState
 from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
+from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.spec import Department
 
 
 @dataclass(frozen=True)
@@ -25,20 +26,17 @@ class Namespace:
     sfx: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
-    def topic_prefix(self) -> str:
-        return f"gov.t{self.sfx}."
+    def naming(self) -> Naming:
+        """Every topic and platform app user (``t<sfx>.gov.…``, ``t<sfx>.govbus-…``)."""
+        return Naming(f"t{self.sfx}.")
 
     def name(self, label: str) -> str:
-        """A user, app id or topic name inside the namespace."""
+        """A department id inside the namespace (the naming does not prefix those)."""
         return f"t{self.sfx}-{label}"
 
     @property
     def scope(self) -> Scope:
-        return Scope(
-            topic_prefixes=(self.topic_prefix, f"dlq.t{self.sfx}-", f"t{self.sfx}-"),
-            user_prefixes=(f"t{self.sfx}-",),
-            everyone=False,
-        )
+        return Scope.namespace(self.naming, (self.name(""),))
 
     def department(self, label: str, n: int) -> Department:
         body = f"11320400{n:09d}"

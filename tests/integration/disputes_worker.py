@@ -1,7 +1,8 @@
 """Runs the dispute app in a worker process for tests: ``python -m ... CONFIG.json``.
 
-The config names the catalog (YAML), the broker settings, the app user's password, the topic
-prefixes and how far ahead the app's clock runs (``clock_days``), for the overdue drill.
+The config names the catalog (YAML), the broker settings, the app user's password, the names'
+prefix (``Naming``) and how far ahead the app's clock runs (``clock_days``), for the overdue
+drill.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import sys
 
 import faust
 
-from govbus.catalog.schemas import CHINA_TZ
 from govbus.catalog.yaml_io import load_yaml
-from govbus.config import load_settings
-from stream_apps import disputes
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.config import load_settings
+from govbus.vocabulary.naming import Naming
+from stream_apps.disputes import app as disputes
+from stream_apps.registry import AppContext
 
 
 def main(path: str) -> None:
@@ -27,9 +30,7 @@ def main(path: str) -> None:
         settings,
         load_yaml(conf["catalog"]),
         conf["password"],
-        partitions=conf["partitions"],
-        operator=conf["operator"],
-        prefixes=conf["prefixes"],
+        AppContext(Naming(conf["prefix"]), conf["partitions"], operator=conf["operator"]),
         clock=lambda: dt.datetime.now(CHINA_TZ) + ahead,
         overdue_interval=conf.get("overdue_interval", 1.0),
         # A killed worker's group membership must lapse fast for the restart test.

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from govbus import kafka_clients
+from govbus.broker import admin as kafka_admin
 from govbus.broker.cluster import BrokerError, LocalCluster
-from govbus.config import Settings, load_settings
-from govbus.reconcile import kafka_admin
+from govbus.vocabulary import acls as kafka_acls
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings, load_settings
 from tests.integration.test_broker_security import consume_until, produce_one
 
 pytestmark = pytest.mark.kafka
@@ -50,8 +51,8 @@ def test_restart_keeps_topics_users_and_acls(single: LocalCluster) -> None:
     topic, user, password = f"keep.{uuid.uuid4().hex[:6]}", "dept-keep", "pw-keep-1"
     kafka_admin.create_topic(admin, topic, partitions=2)
     kafka_admin.upsert_scram_user(admin, user, password)
-    acls = kafka_admin.producer_acls(user, topic) + kafka_admin.consumer_acls(user, topic)
-    acls += kafka_admin.group_prefix_acls(user, f"{user}.")
+    acls = kafka_acls.producer_acls(user, topic) + kafka_acls.consumer_acls(user, topic)
+    acls += kafka_acls.group_prefix_acls(user, f"{user}.")
     kafka_admin.create_acls(admin, acls)
     produce_one(kafka_clients.producer(settings, user, password), topic, b"before restart")
     # Departments that come and go: deleted SCRAM users once made a restart forget the admin's

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
-from govbus import kafka_clients
-from govbus.config import Settings
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
 from tests.conftest import Department
 
 pytestmark = pytest.mark.kafka

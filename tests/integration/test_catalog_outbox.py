@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +17,14 @@ import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from govbus import kafka_clients
 from govbus.catalog.model import OutboxRow
-from govbus.catalog.outbox import OutboxRelay, PublishError
-from govbus.catalog.spec import CatalogSpec, InfoItem
+from govbus.catalog.outbox import OutboxRelay, RelayError
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.config import Settings
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.spec import CatalogSpec, InfoItem
 
 pytestmark = pytest.mark.kafka
 
@@ -40,8 +42,19 @@ class Event:
 
 
 @pytest.fixture
-def store(tmp_path: Path, topic_name: str) -> Iterator[CatalogStore]:
-    s = CatalogStore(f"sqlite:///{tmp_path}/catalog.db", outbox_topic=topic_name)
+def naming() -> Naming:
+    return Naming(f"t{uuid.uuid4().hex[:8]}.")
+
+
+@pytest.fixture
+def topic_name(naming: Naming) -> str:
+    """The test's catalog topic: the store writes its events for it (the relay's default)."""
+    return naming.catalog_topic
+
+
+@pytest.fixture
+def store(tmp_path: Path, naming: Naming) -> Iterator[CatalogStore]:
+    s = CatalogStore(f"sqlite:///{tmp_path}/catalog.db", naming=naming)
     s.migrate()
     yield s
     s.dispose()
@@ -88,7 +101,9 @@ def unpublished(store: CatalogStore) -> int:
 
 
 def admin_relay(store: CatalogStore, settings: Settings, topic: str) -> OutboxRelay:
-    return OutboxRelay.for_settings(store, settings, topic=topic)
+    relay = OutboxRelay.for_settings(store, settings)
+    assert relay.topic == topic  # the store's catalog topic
+    return relay
 
 
 def read_topic(settings: Settings, admin: AdminClient, topic: str) -> list[Event]:
@@ -216,7 +231,7 @@ def test_undelivered_events_stay_unpublished(
 
     relay = OutboxRelay(store, short_timeout_producer, topic_name)
     # The topic does not exist and the broker does not create topics on demand.
-    with pytest.raises(PublishError, match=r"stay unpublished and are retried"):
+    with pytest.raises(RelayError, match=r"stay unpublished and are retried"):
         relay.run_once()
     assert unpublished(store) == len(outbox_events(store))
 

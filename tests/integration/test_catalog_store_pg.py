@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from govbus.catalog.spec import CatalogSpec
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.vocabulary.spec import CatalogSpec
 
 # Collected here again, so each runs with this module's PostgreSQL ``store`` fixture.
 from tests.unit.test_catalog_store import (  # noqa: F401

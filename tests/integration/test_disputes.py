@@ -27,8 +27,19 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.spec import (
+from govbus.broker import admin as kafka_admin
+from govbus.catalog.yaml_io import dump_yaml
+from govbus.reconcile.desired import desired_state
+from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
+from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
+from govbus.vocabulary import acls
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import (
     CatalogSpec,
     Department,
     Holder,
@@ -36,19 +47,12 @@ from govbus.catalog.spec import (
     Resource,
     ResourceKey,
 )
-from govbus.catalog.yaml_io import dump_yaml
-from govbus.config import Settings
-from govbus.disputes.client import DisputeClient, DisputeError
-from govbus.disputes.rules import detected_dispute_id
-from govbus.disputes.topics import DisputeTopics
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import desired_state, dlq_topic, resource_topic
-from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
-from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
-from producers.wire import encode_single_object
-from stream_apps import disputes as disputes_app
+from govbus.vocabulary.wire import encode_single_object
+from stream_apps.disputes import app as disputes_app
+from stream_apps.disputes.client import DisputeClient, DisputeError
+from stream_apps.disputes.rules import detected_dispute_id
+from stream_apps.disputes.topics import DisputeTopics
+from stream_apps.registry import AppContext
 
 pytestmark = pytest.mark.kafka
 
@@ -93,24 +97,12 @@ class World:
         return self.spec.resources[0]
 
     @property
-    def prefixes(self) -> dict[str, str]:
-        t = self.topics
-        return {
-            "app_id": t.app_id,
-            "topic_prefix": t.topic_prefix,
-            "dispute_prefix": t.dispute_prefix,
-            "actions_prefix": t.actions_prefix,
-            "violations": t.violations,
-            "verifier": t.verifier,
-        }
+    def naming(self) -> Naming:
+        return self.topics.naming
 
     @property
     def data_topic(self) -> str:
-        return resource_topic(self.resource.code, self.topics.topic_prefix)
-
-    @property
-    def audit_topic(self) -> str:
-        return f"{self.topics.topic_prefix}audit"
+        return self.naming.resource_topic(self.resource.code)
 
     def id(self, label: str) -> str:
         return f"t{self.sfx}-{label}"
@@ -118,9 +110,11 @@ class World:
     def client(self, label: str) -> DisputeClient:
         user = self.id(label)
         return DisputeClient(
-            self.settings, user, self.secrets(user), self.spec,
-            operator=self.id("dsj"), topics=self.topics,
-        )  # fmt: skip
+            DepartmentSession(
+                self.settings, user, self.secrets(user), self.spec, naming=self.naming
+            ),
+            operator=self.id("dsj"),
+        )
 
     def start_worker(self, clock_days: int = 0) -> subprocess.Popen[bytes]:
         catalog = self.tmp / "catalog.yaml"
@@ -134,7 +128,7 @@ class World:
             "password": self.secrets(self.topics.app_id),
             "partitions": PARTITIONS,
             "operator": self.id("dsj"),
-            "prefixes": self.prefixes,
+            "prefix": self.naming.prefix,
             "clock_days": clock_days,
             "overdue_interval": 1.0,
         }
@@ -234,11 +228,14 @@ class World:
         """The record of ``key`` as the department's subscriber hands it out."""
         user = self.id(label)
         sub = Subscriber(
-            self.settings, user, self.secrets(user), self.spec, self.resource.code,
-            "work-reference", group_suffix=uuid.uuid4().hex[:6], topic=self.data_topic,
-            audit_topic=self.audit_topic, verification_status=True,
-            status_topic=self.topics.status(self.resource.code),
-        )  # fmt: skip
+            DepartmentSession(
+                self.settings, user, self.secrets(user), self.spec, naming=self.naming
+            ),
+            self.resource.code,
+            "work-reference",
+            group_suffix=uuid.uuid4().hex[:6],
+            verification_status=True,
+        )
         got: list[Record] = []
         sub.run(got.append, timeout=5)
         return [r for r in got if r.key == key][-1]
@@ -273,37 +270,25 @@ def world(
     admin: AdminClient, kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     sfx = uuid.uuid4().hex[:8]
-    topics = DisputeTopics(
-        app_id=f"t{sfx}-disputes", topic_prefix=f"gov.t{sfx}.",
-        dispute_prefix=f"disputes.t{sfx}.", actions_prefix=f"disputes.actions.t{sfx}.",
-        violations=f"govbus.violations.t{sfx}", verifier=f"t{sfx}-verifier",
-    )  # fmt: skip
+    naming = Naming(f"t{sfx}.")
+    topics = DisputeTopics(naming)
     spec = catalog(sfx)
     tmp = tmp_path_factory.mktemp("disputes")
-    store = PasswordStore(tmp / "state")
-    scope = Scope(
-        topic_prefixes=(f"gov.t{sfx}.", f"dlq.t{sfx}-", f"disputes.t{sfx}.",
-                        f"disputes.actions.t{sfx}.", f"govbus.violations.t{sfx}", f"t{sfx}-"),
-        user_prefixes=(f"t{sfx}-",),
-        everyone=False,
-    )  # fmt: skip
-    operator = f"t{sfx}-dsj"
-    needs = disputes_app.needs(spec, partitions=PARTITIONS, operator=operator, **{
-        "app_id": topics.app_id, "topic_prefix": topics.topic_prefix,
-        "dispute_prefix": topics.dispute_prefix, "actions_prefix": topics.actions_prefix,
-        "violations": topics.violations, "verifier": topics.verifier,
-    })  # fmt: skip
-    desired = desired_state(spec, partitions=PARTITIONS, topic_prefix=f"gov.t{sfx}.",
+    store = PasswordStore(tmp / "state", naming)
+    scope = Scope.namespace(naming, (f"t{sfx}-",))
+    context = AppContext(naming, partitions=PARTITIONS, operator=f"t{sfx}-dsj")
+    needs = disputes_app.needs(spec, context)
+    desired = desired_state(spec, partitions=PARTITIONS, naming=naming,
                             platform_apps=False, stream_apps=[needs])  # fmt: skip
     apply(make_plan(desired, read_actual(admin, scope=scope)), admin, store)
     # The verification app's user (its own issue creates it) and the subscribers' audit trail.
     verifier_password = secrets.token_urlsafe(12)
     kafka_admin.upsert_scram_user(admin, topics.verifier, verifier_password)
-    audit = f"gov.t{sfx}.audit"
+    audit = naming.audit_topic
     kafka_admin.create_topic(admin, audit, partitions=1)
     kafka_admin.create_acls(admin, [
         acl for d in spec.departments
-        for acl in kafka_admin.producer_acls(d.id, audit) + kafka_admin.consumer_acls(d.id, audit)
+        for acl in acls.producer_acls(d.id, audit) + acls.consumer_acls(d.id, audit)
     ])  # fmt: skip
     w = World(sfx, admin, kafka_settings, store, spec, topics, tmp, verifier_password)
     w.start_worker()
@@ -374,7 +359,7 @@ def test_action_from_the_wrong_department_is_rejected_and_kept(world: World) -> 
     world.act("scj", {**ack, "actor": world.id("gaj")})  # scj's topic, claiming to be gaj
 
     def letter(label: str) -> dict[str, Any] | None:
-        found = [v for _, v in world.read(dlq_topic(world.id(label)))
+        found = [v for _, v in world.read(world.naming.dlq_topic(world.id(label)))
                  if v.get("record", {}).get("dispute_id") == dispute_id]  # fmt: skip
         return found[-1] if found else None
 
@@ -431,10 +416,14 @@ def test_detect_by_hand_opens_once_and_settle_closes(world: World) -> None:
 def test_subscriber_says_when_the_status_topic_is_not_readable(world: World) -> None:
     user = world.id("mzj")
     sub = Subscriber(
-        world.settings, user, world.secrets(user), world.spec, world.resource.code,
-        "work-reference", topic=world.data_topic, audit_topic=world.audit_topic,
-        verification_status=True, status_topic=world.topics.disputes(world.resource.code),
-    )  # fmt: skip
+        DepartmentSession(
+            world.settings, user, world.secrets(user), world.spec, naming=world.naming
+        ),
+        world.resource.code,
+        "work-reference",
+        verification_status=True,
+    )
+    sub.status_topic = world.topics.disputes(world.resource.code)  # mzj may not read this one
     with pytest.raises(SubscribeError, match="cannot read the verification status"):
         sub.run(lambda _r: None, timeout=5)
 

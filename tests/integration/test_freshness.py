@@ -19,15 +19,17 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, InfoItem, Resource, ResourceKey
-from govbus.config import Settings
-from govbus.metrics import REGISTRY
 from govbus.reconcile.desired import desired_state
-from govbus.reconcile.secrets import PasswordStore
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource, ResourceKey
 from producers.publisher import Publisher
-from stream_apps import freshness
+from stream_apps.freshness import app as freshness
+from stream_apps.registry import AppContext
 from tests.integration.app_namespace import Namespace, citizen_id, clean, reconcile
 from tests.integration.faust_inprocess import InProcessWorker
 
@@ -56,7 +58,7 @@ class World:
     def __init__(self, admin: AdminClient, settings: Settings, tmp_path: Path) -> None:
         self.ns = Namespace()
         self.settings = settings
-        self.secrets = PasswordStore(tmp_path)
+        self.secrets = PasswordStore(tmp_path, self.ns.naming)
         self.provider = self.ns.department("rsj", 1)
         self.operator = self.ns.department("dsjj", 2)
         self.resource = Resource(
@@ -73,25 +75,13 @@ class World:
             publish_date=dt.date(2024, 1, 1),
         )
         self.spec = CatalogSpec((self.provider, self.operator), (self.resource,))
-        self.app_id = self.ns.name("freshness")
-        self.topics = {
-            "freshness_topic": self.ns.name("freshness-events"),
-            "violations_topic": self.ns.name("violations"),
-        }
-        app = freshness.needs(
-            self.spec,
-            partitions=1,
-            topic_prefix=self.ns.topic_prefix,
-            app_id=self.app_id,
-            operator=self.operator.id,
-            **self.topics,
-        )
+        self.context = AppContext(self.ns.naming, partitions=1, operator=self.operator.id)
+        naming = self.ns.naming
+        self.topics = {"freshness": naming.freshness_topic, "violations": naming.violations_topic}
+        app = freshness.needs(self.spec, self.context)
+        self.app_id = app.app_id
         desired = desired_state(
-            self.spec,
-            partitions=1,
-            topic_prefix=self.ns.topic_prefix,
-            platform_apps=False,
-            stream_apps=[app],
+            self.spec, partitions=1, naming=naming, platform_apps=False, stream_apps=[app]
         )
         reconcile(admin, self.ns, desired, self.secrets)
 
@@ -101,23 +91,22 @@ class World:
                 self.settings,
                 self.spec,
                 self.secrets(self.app_id),
-                partitions=1,
-                topic_prefix=self.ns.topic_prefix,
-                app_id=self.app_id,
+                self.context,
                 interval=0.2,
                 clock=clock,
-                **self.topics,
             )
         )
 
     def publish(self, n: int) -> None:
         with Publisher(
-            self.settings,
-            self.provider.id,
-            self.secrets(self.provider.id),
-            self.spec,
-            1,
-            topic_prefix=self.ns.topic_prefix,
+            DepartmentSession(
+                self.settings,
+                self.provider.id,
+                self.secrets(self.provider.id),
+                self.spec,
+                catalog_version=1,
+                naming=self.ns.naming,
+            )
         ) as publisher:
             report = publisher.publish(self.resource.code, [{"citizen_id": citizen_id(n)}])
             assert report.delivered == 1, report
@@ -133,7 +122,7 @@ class World:
         )
         out: list[tuple[str, dict[str, Any]]] = []
         try:
-            consumer.subscribe([self.topics[f"{kind}_topic"]])
+            consumer.subscribe([self.topics[kind]])
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 msg = consumer.poll(0.5)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from govbus import kafka_clients
 from govbus.broker.classpath import install
-from govbus.config import Settings
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
 from tests.conftest import Department
 
 pytestmark = pytest.mark.kafka

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, InfoItem, Resource
-from govbus.config import Settings
-from govbus.reconcile.desired import desired_state, resource_topic
-from govbus.reconcile.secrets import PasswordStore
+from govbus.reconcile.desired import desired_state
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
 from tests.conftest import REPO
 from tests.factories import person_resource
 from tests.integration.app_namespace import Namespace, clean, reconcile
@@ -64,9 +64,9 @@ def world(kafka_settings: Settings, admin: AdminClient, tmp_path: Path) -> Itera
     )
     spec = CatalogSpec(departments=(provider, consumer), resources=resources)
     passwords = PasswordStore(tmp_path / "state")
-    desired = desired_state(spec, partitions=1, topic_prefix=ns.topic_prefix, platform_apps=False)
+    desired = desired_state(spec, partitions=1, naming=ns.naming, platform_apps=False)
     reconcile(admin, ns, desired, passwords)
-    topics = {r.share_type: resource_topic(r.code, ns.topic_prefix) for r in resources}
+    topics = {r.share_type: ns.naming.resource_topic(r.code) for r in resources}
     try:
         yield World(kafka_settings, passwords, provider.id, consumer.id, topics)
     finally:

@@ -17,22 +17,20 @@ import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, InfoItem, Resource, ResourceKey
-from govbus.config import Settings
-from govbus.metrics import REGISTRY
-from govbus.reconcile.desired import (
-    TopicSpec,
-    desired_state,
-    public_view_topic,
-    resource_topic,
-)
-from govbus.reconcile.kafka_admin import consumer_acls, producer_acls
-from govbus.reconcile.secrets import PasswordStore
+from govbus.reconcile.desired import desired_state
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.acls import consumer_acls, producer_acls
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.topology import TopicSpec
 from producers.publisher import Publisher
-from stream_apps import projection
+from stream_apps.projection import app as projection
+from stream_apps.registry import AppContext
 from tests.integration.app_namespace import Namespace, citizen_id, clean, reconcile
 from tests.integration.faust_inprocess import InProcessWorker
 
@@ -71,22 +69,17 @@ class World:
     def __init__(self, admin: AdminClient, settings: Settings, tmp_path: Path) -> None:
         self.ns = Namespace()
         self.settings = settings
-        self.secrets = PasswordStore(tmp_path)
+        self.secrets = PasswordStore(tmp_path, self.ns.naming)
         self.provider = self.ns.department("rsj", 1)
         self.reader = self.ns.department("mzj", 2)  # holds no share request
         self.resource = _resource(self.provider.code)
         self.spec = CatalogSpec((self.provider, self.reader), (self.resource,))
-        self.app_id = self.ns.name("projector")
-        self.audit_topic = self.ns.topic_prefix + "audit"
-        app = projection.needs(
-            self.spec, partitions=1, topic_prefix=self.ns.topic_prefix, app_id=self.app_id
-        )
+        self.context = AppContext(self.ns.naming, partitions=1)
+        app = projection.needs(self.spec, self.context)
+        self.app_id = app.app_id
+        self.audit_topic = self.ns.naming.audit_topic
         desired = desired_state(
-            self.spec,
-            partitions=1,
-            topic_prefix=self.ns.topic_prefix,
-            platform_apps=False,
-            stream_apps=[app],
+            self.spec, partitions=1, naming=self.ns.naming, platform_apps=False, stream_apps=[app]
         )
         # The subscriber's usage audit topic, namespaced (the platform's is left out).
         desired.topics[self.audit_topic] = TopicSpec(1, -1, {"cleanup.policy": "delete"}, "audit")
@@ -99,11 +92,11 @@ class World:
 
     @property
     def source(self) -> str:
-        return resource_topic(self.resource.code, self.ns.topic_prefix)
+        return self.ns.naming.resource_topic(self.resource.code)
 
     @property
     def view(self) -> str:
-        return public_view_topic(self.resource.code, self.ns.topic_prefix)
+        return self.ns.naming.public_view_topic(self.resource.code)
 
     def worker(self) -> InProcessWorker:
         return InProcessWorker(
@@ -111,24 +104,24 @@ class World:
                 self.settings,
                 self.spec,
                 self.secrets(self.app_id),
-                partitions=1,
-                topic_prefix=self.ns.topic_prefix,
-                app_id=self.app_id,
+                self.context,
                 key_secret="test-view-key",
             )
         )
 
     def subscriber(self, purpose: str, **kw: object) -> Subscriber:
         return Subscriber(
-            self.settings,
-            self.reader.id,
-            self.secrets(self.reader.id),
-            self.spec,
+            DepartmentSession(
+                self.settings,
+                self.reader.id,
+                self.secrets(self.reader.id),
+                self.spec,
+                naming=self.ns.naming,
+            ),
             self.resource.code,
             purpose,
             group_suffix=uuid.uuid4().hex[:6],
-            audit_topic=self.audit_topic,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
 
 
@@ -143,7 +136,8 @@ def _read_view(world: World, want: int, seconds: float = 60) -> list[Record]:
     """Records of the view, read by the department without a grant, through the SDK."""
     got: list[Record] = []
     # work-reference is not among the resource's purposes: the view is for any purpose.
-    subscriber = world.subscriber("work-reference", view="public", topic=world.view)
+    subscriber = world.subscriber("work-reference", view="public")
+    assert subscriber.topic == world.view
     deadline = time.monotonic() + seconds
     while len(got) < want and time.monotonic() < deadline:
         subscriber.run(got.append, max_records=want - len(got), timeout=2)
@@ -169,12 +163,14 @@ def test_view_carries_only_shareable_items_masked_and_everyone_reads_it(world: W
     ]  # fmt: skip
     before = _projected(world.resource.code)
     with Publisher(
-        world.settings,
-        world.provider.id,
-        world.secrets(world.provider.id),
-        world.spec,
-        7,
-        topic_prefix=world.ns.topic_prefix,
+        DepartmentSession(
+            world.settings,
+            world.provider.id,
+            world.secrets(world.provider.id),
+            world.spec,
+            catalog_version=7,
+            naming=world.ns.naming,
+        )
     ) as publisher:
         assert publisher.publish(world.resource.code, records).delivered == 2
         assert publisher.delete(world.resource.code, [{"citizen_id": ids[1]}]).delivered == 1
@@ -209,7 +205,7 @@ def test_view_carries_only_shareable_items_masked_and_everyone_reads_it(world: W
 def test_reader_without_grant_is_refused_the_full_topic_by_the_broker(world: World) -> None:
     # The SDK refuses early, naming the missing share request ...
     with pytest.raises(SubscribeError, match="share request"):
-        world.subscriber("administrative-basis", topic=world.source)
+        world.subscriber("administrative-basis")
     # ... and the broker refuses too, whatever the client does.
     consumer = kafka_clients.consumer(
         world.settings,

@@ -26,16 +26,17 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from govbus import kafka_clients, metrics
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.broker import admin as kafka_admin
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.config import Settings
-from govbus.identifiers import citizen_id_check_digit, uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import dlq_topic, resource_topic
-from producers import wire
-from producers.cli import register
+from govbus.cli.publish import register
+from govbus.vocabulary import acls, metrics, wire
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.vocabulary.naming import NAMING, Naming
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
 from producers.publisher import Publisher, PublishError
 from tests.conftest import Department as User
 
@@ -79,23 +80,25 @@ class World:
     settings: Settings
     provider: User
     spec: CatalogSpec
-    prefix: str  # topic prefix of this test, instead of gov.
+    naming: Naming  # the test's own namespace
     resource: Resource  # its topic exists and the provider may write it
     unwritable: Resource  # its topic exists, but the provider holds no WRITE ACL on it
     other_id: str  # a registered department that provides nothing
 
     @property
     def topic(self) -> str:
-        return resource_topic(self.resource.code, self.prefix)
+        return self.naming.resource_topic(self.resource.code)
 
     def publisher(self, dept_id: str | None = None, password: str | None = None) -> Publisher:
         return Publisher(
-            self.settings,
-            dept_id or self.provider.user,
-            password or self.provider.password,
-            self.spec,
-            CATALOG_VERSION,
-            topic_prefix=self.prefix,
+            DepartmentSession(
+                self.settings,
+                dept_id or self.provider.user,
+                password or self.provider.password,
+                self.spec,
+                catalog_version=CATALOG_VERSION,
+                naming=self.naming,
+            )
         )
 
     def consume(self, topic: str, want: int) -> list[Message]:
@@ -135,7 +138,7 @@ def world(
 ) -> Iterator[World]:
     provider = department("prov")
     other_id = f"t-other-{uuid.uuid4().hex[:6]}"
-    prefix = f"t{uuid.uuid4().hex[:8]}."
+    naming = Naming(f"t{uuid.uuid4().hex[:8]}.")
     spec = CatalogSpec(
         departments=(
             Department(provider.user, CODE_A, "市民政局", "city", "320400"),
@@ -143,20 +146,20 @@ def world(
         ),
         resources=(resource("000001"), resource("000002")),
     )
-    w = World(kafka_settings, provider, spec, prefix, *spec.resources, other_id)
-    dlq = dlq_topic(provider.user)
-    topics = [w.topic, resource_topic(w.unwritable.code, prefix), dlq]
+    w = World(kafka_settings, provider, spec, naming, *spec.resources, other_id)
+    dlq = naming.dlq_topic(provider.user)
+    topics = [w.topic, naming.resource_topic(w.unwritable.code), dlq]
     for topic in topics:
         kafka_admin.create_topic(admin, topic, partitions=1)
     kafka_admin.create_acls(
         admin,
-        kafka_admin.producer_acls(provider.user, w.topic)
-        + kafka_admin.consumer_acls(provider.user, w.topic)
-        + kafka_admin.producer_acls(provider.user, dlq)
-        + kafka_admin.consumer_acls(provider.user, dlq)
+        acls.producer_acls(provider.user, w.topic)
+        + acls.consumer_acls(provider.user, w.topic)
+        + acls.producer_acls(provider.user, dlq)
+        + acls.consumer_acls(provider.user, dlq)
         # READ only: it may look at the unwritable topic, not write it.
-        + kafka_admin.consumer_acls(provider.user, topics[1])
-        + kafka_admin.group_prefix_acls(provider.user, f"{provider.user}."),
+        + acls.consumer_acls(provider.user, topics[1])
+        + acls.group_prefix_acls(provider.user, f"{provider.user}."),
     )
     yield w
     for topic in topics:  # the department fixture removes the user and its ACLs
@@ -219,7 +222,7 @@ def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: Wo
     assert headers["govbus-schema"] == wire.envelope_name(world.resource).encode()
     assert headers["govbus-catalog-version"] == b"5"
 
-    (letter_msg,) = world.consume(dlq_topic(dept), want=1)
+    (letter_msg,) = world.consume(world.naming.dlq_topic(dept), want=1)
     letter = json.loads(letter_msg.value())
     assert letter["resource"] == code
     assert letter["position"] == 3
@@ -296,13 +299,12 @@ def test_cli_publishes_a_file_and_exits_2_for_dead_letters(
     store.migrate()
     version = store.apply(spec, "test", "publish CLI test")
     store.dispose()
-    topic, dlq = resource_topic(res.code), dlq_topic(provider.user)
+    topic, dlq = NAMING.resource_topic(res.code), NAMING.dlq_topic(provider.user)
     for name in (topic, dlq):
         kafka_admin.create_topic(admin, name, partitions=1)
     kafka_admin.create_acls(
         admin,
-        kafka_admin.producer_acls(provider.user, topic)
-        + kafka_admin.producer_acls(provider.user, dlq),
+        acls.producer_acls(provider.user, topic) + acls.producer_acls(provider.user, dlq),
     )
     records = tmp_path / "people.jsonl"
     bad = citizen(2)[:17] + ("0" if citizen(2)[17] != "0" else "1")

@@ -17,8 +17,18 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AclOperation, AdminClient, ResourcePatternType, ResourceType
 
-from govbus import kafka_clients
-from govbus.catalog.spec import (
+from govbus.broker import admin as kafka_admin
+from govbus.reconcile.desired import desired_state
+from govbus.reconcile.plan import ApplyResult, Plan, Scope, apply, make_plan, read_actual
+from govbus.vocabulary import acls
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.spec import (
     CatalogSpec,
     Department,
     InfoItem,
@@ -26,13 +36,6 @@ from govbus.catalog.spec import (
     ResourceKey,
     ShareType,
 )
-from govbus.config import Settings
-from govbus.identifiers import uscc_check_char
-from govbus.metrics import REGISTRY
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import Grant, desired_state, dlq_topic, resource_topic
-from govbus.reconcile.plan import ApplyResult, Plan, Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
 from tests.integration.test_broker_security import consume_until
 
 pytestmark = pytest.mark.kafka
@@ -85,23 +88,23 @@ class World:
     spec: CatalogSpec
 
     @property
+    def naming(self) -> Naming:
+        return Naming(f"t{self.sfx}.")
+
+    @property
     def scope(self) -> Scope:
-        return Scope(
-            topic_prefixes=(f"gov.t{self.sfx}.", f"dlq.t{self.sfx}-"),
-            user_prefixes=(f"t{self.sfx}-",),
-            everyone=False,
-        )
+        return Scope.namespace(self.naming, (f"t{self.sfx}-",))
 
     def topic(self, share_type: str) -> str:
         resource = next(r for r in self.spec.resources if r.share_type == share_type)
-        return resource_topic(resource.code, f"gov.t{self.sfx}.")
+        return self.naming.resource_topic(resource.code)
 
     def dept(self, label: str) -> Department:
         return next(d for d in self.spec.departments if d.id == f"t{self.sfx}-{label}")
 
     def plan(self, grants: tuple[Grant, ...] = ()) -> Plan:
         desired = desired_state(
-            self.spec, grants, partitions=1, topic_prefix=f"gov.t{self.sfx}.", platform_apps=False
+            self.spec, grants, partitions=1, naming=self.naming, platform_apps=False
         )
         return make_plan(desired, read_actual(self.admin, scope=self.scope))
 
@@ -164,14 +167,14 @@ def test_apply_creates_everything_and_a_second_plan_is_empty(world: World) -> No
         world.topic("unconditional"),
         world.topic("conditional"),
         world.topic("none"),
-        *(dlq_topic(d.id) for d in world.spec.departments),
+        *(world.naming.dlq_topic(d.id) for d in world.spec.departments),
     }
     assert actual.topics[world.topic("none")].overrides == {
         "cleanup.policy": "compact",
         "delete.retention.ms": str(7 * 86_400_000),
     }
     assert actual.users == {d.id for d in world.spec.departments}
-    everyone = kafka_admin.Acl(
+    everyone = acls.Acl(
         ResourceType.TOPIC,
         world.topic("unconditional"),
         ResourcePatternType.LITERAL,
@@ -229,7 +232,7 @@ def test_a_department_added_later_reads_unconditional_resources(world: World) ->
 
 def test_hand_added_acl_and_user_are_drift_and_removed(world: World) -> None:
     world.reconcile()
-    stray_acls = kafka_admin.consumer_acls(world.dept("scj").id, world.topic("none"))
+    stray_acls = acls.consumer_acls(world.dept("scj").id, world.topic("none"))
     kafka_admin.create_acls(world.admin, stray_acls)
     hand_made = f"t{world.sfx}-handmade"
     kafka_admin.upsert_scram_user(world.admin, hand_made, "secret-by-hand")

@@ -20,17 +20,18 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.broker import admin as kafka_admin
 from govbus.catalog.store import CatalogStore
-from govbus.config import Settings
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import desired_state, resource_topic
+from govbus.reconcile.desired import desired_state
 from govbus.reconcile.plan import ApplyResult, Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
 from govbus.share.requests import ShareError, ShareRequests
 from govbus.subscribe.consumer import SubscribeError, check_subscription
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
 from tests.integration.test_broker_security import consume_until
 from tests.integration.test_reconcile_apply import produce_keyed
 
@@ -54,16 +55,12 @@ class World:
     share: ShareRequests
 
     @property
-    def prefix(self) -> str:
-        return f"gov.t{self.sfx}."
+    def naming(self) -> Naming:
+        return Naming(f"t{self.sfx}.")
 
     @property
     def scope(self) -> Scope:
-        return Scope(
-            topic_prefixes=(self.prefix, f"dlq.t{self.sfx}-"),
-            user_prefixes=(f"t{self.sfx}-",),
-            everyone=False,
-        )
+        return Scope.namespace(self.naming, (f"t{self.sfx}-",))
 
     @property
     def resource(self) -> Resource:
@@ -71,7 +68,7 @@ class World:
 
     @property
     def topic(self) -> str:
-        return resource_topic(self.resource.code, self.prefix)
+        return self.naming.resource_topic(self.resource.code)
 
     def dept(self, label: str) -> Department:
         return next(d for d in self.spec.departments if d.id == f"t{self.sfx}-{label}")
@@ -84,7 +81,7 @@ class World:
             self.spec,
             self.share.grants(now),
             partitions=1,
-            topic_prefix=self.prefix,
+            naming=self.naming,
             platform_apps=False,
             now=now,
         )

@@ -17,8 +17,9 @@ from govbus.catalog.model import OutboxRow
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.share.model import ShareEventRow, ShareGrantRow
-from govbus.share.requests import SHARE_TOPIC, ShareError, ShareRequests
-from govbus.workdays import WorkdayCalendar
+from govbus.share.requests import ShareError, ShareRequests
+from govbus.vocabulary.naming import SHARE_TOPIC
+from govbus.vocabulary.workdays import WorkdayCalendar
 
 # Collected here again, so each runs with this module's PostgreSQL ``store`` fixture.
 from tests.unit.test_share_requests import (  # noqa: F401

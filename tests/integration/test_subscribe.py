@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,16 +20,19 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AclOperation, AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
-from govbus.config import Settings
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import Grant, resource_topic
-from govbus.subscribe.audit import AUDIT_TOPIC, read_audit, verify_chain
-from govbus.subscribe.cli import register
+from govbus.broker import admin as kafka_admin
+from govbus.cli.subscribe import register
+from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
-from producers.wire import encode_single_object
+from govbus.vocabulary import acls
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import NAMING, Naming
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.wire import encode_single_object
 from tests.conftest import Department as User
 
 pytestmark = pytest.mark.kafka
@@ -68,21 +71,31 @@ class World:
     b: User
     spec: CatalogSpec  # the current catalog: the open resource has the optional phone item
     old_spec: CatalogSpec  # the version before: no phone item
-    topic: str  # of the unconditional resource
+    naming: Naming  # the test's own namespace: its resource topics and usage audit topic
+
+    @property
+    def topic(self) -> str:
+        """The unconditional resource's."""
+        return self.naming.resource_topic(self.open.code)
 
     @property
     def open(self) -> Resource:
         return self.spec.resources[0]
 
-    def subscriber(self, user: User, code: str, purpose: str, **kw: Any) -> Subscriber:
+    def subscriber(
+        self, user: User, code: str, purpose: str, grants: Iterable[Grant] = (), **kw: Any
+    ) -> Subscriber:
         return Subscriber(
-            self.settings,
-            user.user,
-            user.password,
-            self.spec,
+            DepartmentSession(
+                self.settings,
+                user.user,
+                user.password,
+                self.spec,
+                grants=tuple(grants),
+                naming=self.naming,
+            ),
             code,
             purpose,
-            topic=self.topic,
             history=[self.old_spec],
             **kw,
         )
@@ -109,28 +122,35 @@ def world(
 ) -> Iterator[World]:
     a, b = department("prov"), department("cons")
     spec, old = catalog(a, b, with_phone=True), catalog(a, b, with_phone=False)
-    topic = f"{resource_topic(spec.resources[0].code)}.{uuid.uuid4().hex[:8]}"
+    naming = Naming(f"t{uuid.uuid4().hex[:8]}.")
+    topic, audit = naming.resource_topic(spec.resources[0].code), naming.audit_topic
     kafka_admin.create_topic(admin, topic, partitions=2)
-    # Kept forever, never compacted: the audit trail is a history, not a current state.
-    kafka_admin.create_topic(
-        admin, AUDIT_TOPIC, partitions=1, config={"retention.ms": "-1", "cleanup.policy": "delete"}
-    )
-    audit_acls = [
-        acl
-        for user in (a, b)
-        for acl in kafka_admin.producer_acls(user.user, AUDIT_TOPIC)
-        + kafka_admin.consumer_acls(user.user, AUDIT_TOPIC)
-    ]
+    create_audit_topic(admin, audit, (a, b))
     kafka_admin.create_acls(
         admin,
-        kafka_admin.producer_acls(a.user, topic)
-        + kafka_admin.consumer_acls(b.user, topic)
-        + kafka_admin.group_prefix_acls(a.user, f"{a.user}.")
-        + kafka_admin.group_prefix_acls(b.user, f"{b.user}.")
-        + audit_acls,
+        acls.producer_acls(a.user, topic)
+        + acls.consumer_acls(b.user, topic)
+        + acls.group_prefix_acls(a.user, f"{a.user}.")
+        + acls.group_prefix_acls(b.user, f"{b.user}."),
     )
-    yield World(kafka_settings, a, b, spec, old, topic)
-    kafka_admin.delete_topic(admin, topic)  # the department fixture removes the ACLs
+    yield World(kafka_settings, a, b, spec, old, naming)
+    for name in (topic, audit):  # the department fixture removes the ACLs
+        kafka_admin.delete_topic(admin, name)
+
+
+def create_audit_topic(admin: AdminClient, topic: str, users: tuple[User, ...]) -> None:
+    # Kept forever, never compacted: the audit trail is a history, not a current state.
+    kafka_admin.create_topic(
+        admin, topic, partitions=1, config={"retention.ms": "-1", "cleanup.policy": "delete"}
+    )
+    kafka_admin.create_acls(
+        admin,
+        [
+            acl
+            for user in users
+            for acl in acls.producer_acls(user.user, topic) + acls.consumer_acls(user.user, topic)
+        ],
+    )
 
 
 def publish(world: World, res: Resource, payloads: list[dict[str, Any] | None]) -> None:
@@ -231,16 +251,16 @@ def test_not_shared_resource_is_refused_except_to_its_provider(world: World) -> 
 def test_unregistered_department_is_refused(world: World) -> None:
     with pytest.raises(SubscribeError, match="not registered"):
         Subscriber(
-            world.settings, "nobody-here", "x", world.spec, world.open.code, "work-reference"
+            DepartmentSession(world.settings, "nobody-here", "x", world.spec),
+            world.open.code,
+            "work-reference",
         )
 
 
 def test_broker_refusal_surfaces_with_the_reason(world: World, admin: AdminClient) -> None:
     # B without its READ ACL: the catalog allows it, the broker (not reconciled yet) does not.
     read = [
-        a
-        for a in kafka_admin.consumer_acls(world.b.user, world.topic)
-        if a.operation == AclOperation.READ
+        a for a in acls.consumer_acls(world.b.user, world.topic) if a.operation == AclOperation.READ
     ]
     kafka_admin.delete_acls(admin, read)
     publish(world, world.open, people(1))
@@ -306,7 +326,7 @@ def test_usage_is_audited_in_a_valid_chain(world: World) -> None:
     sub2 = world.subscriber(world.b, world.open.code, "business-collaboration", **kw)
     assert sub2.run(lambda _r: None, max_records=2, timeout=30) == 2
 
-    events = read_audit(world.settings, world.b.user)
+    events = read_audit(world.settings, world.b.user, world.naming)
     mine = [e for _, e in events]
     assert [e.record_count for e in mine] == [3, 2, 2]
     assert [dict(e.ranges) for e in mine] == [{0: (0, 2)}, {0: (3, 4)}, {0: (5, 6)}]
@@ -320,10 +340,13 @@ def test_usage_is_audited_in_a_valid_chain(world: World) -> None:
 
 
 def test_audit_verify_command_reports_ok_with_counts(
-    world: World, capsys: pytest.CaptureFixture[str]
+    world: World, admin: AdminClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     publish(world, world.open, people(4))
+    # The command reads the platform's audit topic (production names): audit there.
+    create_audit_topic(admin, NAMING.audit_topic, (world.b,))
     sub = world.subscriber(world.b, world.open.code, "work-reference", audit_every=2)
+    sub.audit_topic = NAMING.audit_topic
     assert sub.run(lambda _r: None, max_records=4, timeout=30) == 4
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

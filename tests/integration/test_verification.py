@@ -1,8 +1,9 @@
 """The verification app on the real broker: a worker subprocess, provider records, holder copies.
 
-Each test reconciles its own namespace (topics ``t<sfx>.…``, users and app id ``t<sfx>-…``)
-with the verifier's needs, runs ``govbus stream-apps run govbus-verifier`` as a subprocess with
-those names, and reads the detect/settle actions back as the admin.
+Each test reconciles its own namespace (topics and the app's id ``t<sfx>.…``, department ids
+``t<sfx>-…``) with the verifier's needs, runs ``govbus stream-apps run govbus-verifier`` as a
+subprocess in that namespace (``--option prefix=t<sfx>.``), and reads the detect/settle actions
+back as the admin.
 """
 
 from __future__ import annotations
@@ -25,25 +26,23 @@ from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from govbus import kafka_clients
-from govbus.catalog.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
-from govbus.config import Settings
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile import kafka_admin
-from govbus.reconcile.desired import (
-    StreamApp,
-    desired_state,
-    dispute_actions_topic,
-    observation_topic,
-    resource_topic,
-)
+from govbus.reconcile.desired import desired_state
 from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
-from govbus.reconcile.secrets import PasswordStore
+from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.secrets import PasswordStore
+from govbus.vocabulary.session import DepartmentSession
+from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
 from producers.publisher import Publisher
-from stream_apps.verification import needs
-from stream_apps.verifier import dispute_id
+from stream_apps.registry import AppContext
+from stream_apps.verification.app import needs
+from stream_apps.verification.rules import dispute_id
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 3
@@ -100,17 +99,12 @@ class Namespace:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
-    def options(self) -> dict[str, str]:
-        return {
-            "topic_prefix": f"t{self.sfx}.gov.",
-            "observation_prefix": f"t{self.sfx}.verify.",
-            "actions_prefix": f"t{self.sfx}.disputes.actions.",
-            "app_id": f"t{self.sfx}-govbus-verifier",
-        }
+    def naming(self) -> Naming:
+        return Naming(f"t{self.sfx}.")
 
     @property
     def app(self) -> StreamApp:
-        return needs(self.spec, partitions=PARTITIONS, **self.options)
+        return needs(self.spec, AppContext(self.naming, partitions=PARTITIONS))
 
     @property
     def resource(self) -> Resource:
@@ -118,26 +112,21 @@ class Namespace:
 
     @property
     def scope(self) -> Scope:
-        s = self.sfx
-        return Scope(
-            topic_prefixes=(f"t{s}.", f"t{s}-", f"dlq.t{s}-"),
-            user_prefixes=(f"t{s}-",),
-            everyone=False,
-        )
+        return Scope.namespace(self.naming, (f"t{self.sfx}-",))
 
     @property
     def secrets(self) -> PasswordStore:
-        return PasswordStore(self.settings.state_dir)
+        return PasswordStore(self.settings.state_dir, self.naming)
 
     @property
     def actions_topic(self) -> str:
-        return dispute_actions_topic("govbus-verifier", self.options["actions_prefix"])
+        return self.naming.dispute_actions_topic(self.app.user)
 
     def reconcile(self) -> None:
         desired = desired_state(
             self.spec,
             partitions=PARTITIONS,
-            topic_prefix=self.options["topic_prefix"],
+            naming=self.naming,
             platform_apps=False,
             stream_apps=[self.app],
         )
@@ -151,8 +140,7 @@ class Namespace:
         cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(self.settings.state_dir),
                "stream-apps", "run", "govbus-verifier", "--catalog", str(catalog),
                "--partitions", str(PARTITIONS)]  # fmt: skip
-        for key, value in self.options.items():
-            cmd += ["--option", f"{key}={value}"]
+        cmd += ["--option", f"prefix={self.naming.prefix}"]
         env = {**os.environ, "GOVBUS_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers or ""}
         log = (self.tmp / f"{name}.log").open("wb")
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -162,16 +150,23 @@ class Namespace:
     def publisher(self) -> Publisher:
         gaj = self.spec.departments[0]
         return Publisher(
-            self.settings, gaj.id, self.secrets(gaj.id), self.spec, 1,
-            topic_prefix=self.options["topic_prefix"],
-        )  # fmt: skip
+            DepartmentSession(
+                self.settings,
+                gaj.id,
+                self.secrets(gaj.id),
+                self.spec,
+                catalog_version=1,
+                naming=self.naming,
+            )
+        )
 
     def observer(self, label: str) -> Observer:
         dept = next(d for d in self.spec.departments if d.id == f"t{self.sfx}-{label}")
         return Observer(
-            self.settings, dept.id, self.secrets(dept.id), self.spec,
-            observation_prefix=self.options["observation_prefix"],
-        )  # fmt: skip
+            DepartmentSession(
+                self.settings, dept.id, self.secrets(dept.id), self.spec, naming=self.naming
+            )
+        )
 
     def admin_consumer(self, group: str) -> Consumer:
         return Consumer(
@@ -280,8 +275,8 @@ def test_records_and_copies_of_a_key_share_the_partition_number(ns: Namespace) -
     placed: dict[str, dict[str, int]] = {}
     consumer = ns.admin_consumer(f"t{ns.sfx}-placement")
     topics = (
-        resource_topic(ns.resource.code, ns.options["topic_prefix"]),
-        observation_topic(ns.resource.code, ns.options["observation_prefix"]),
+        ns.naming.resource_topic(ns.resource.code),
+        ns.naming.observation_topic(ns.resource.code),
     )
     consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(PARTITIONS)])
     deadline = time.monotonic() + 30

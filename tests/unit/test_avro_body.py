@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from govbus.catalog.spec import InfoItem, Resource
-from govbus.identifiers import citizen_id_check_digit
-from producers import wire
-from producers.avro_body import long_bytes
+from govbus.vocabulary import wire
+from govbus.vocabulary.avro_body import long_bytes
+from govbus.vocabulary.identifiers import citizen_id_check_digit
+from govbus.vocabulary.spec import InfoItem, Resource
 from producers.validate import avro_payload, to_payload, validate_record
 from tests import factories
 

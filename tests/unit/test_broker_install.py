@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from govbus.broker import classpath
-from govbus.config import load_settings
+from govbus.vocabulary.config import load_settings
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from govbus.catalog.schemas import write_schemas
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, dump_yaml, load_yaml
 from govbus.cli import main
+from govbus.vocabulary.schemas import write_schemas
 
 REPO = Path(__file__).resolve().parents[2]
 

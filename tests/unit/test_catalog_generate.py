@@ -6,10 +6,10 @@ from collections import defaultdict
 
 import pytest
 
-from govbus.catalog.generate import generate_catalog
+from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.rules import validate
-from govbus.catalog.spec import CatalogSpec
-from govbus.identifiers import parse_resource_code, validate_uscc
+from govbus.vocabulary.identifiers import parse_resource_code, validate_uscc
+from govbus.vocabulary.spec import CatalogSpec
 
 
 @pytest.fixture(scope="module")

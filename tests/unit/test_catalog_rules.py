@@ -10,9 +10,9 @@ import pytest
 
 from govbus.catalog import rules
 from govbus.catalog.rules import CatalogRuleError, Violation, check, validate
-from govbus.catalog.spec import CatalogSpec, Holder, InfoItem, Resource
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.identifiers import uscc_check_char
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem, Resource
 
 SAMPLE = load_yaml(SAMPLE_CATALOG_PATH)
 Edit = Callable[[CatalogSpec], CatalogSpec]

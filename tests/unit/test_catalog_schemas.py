@@ -17,9 +17,9 @@ import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from fastavro.read import SchemaResolutionError
 
-from govbus.catalog import schemas
-from govbus.catalog.spec import CatalogSpec, InfoItem, Resource, ResourceKey
-from govbus.identifiers import uscc_check_char
+from govbus.vocabulary import schemas
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource, ResourceKey
 
 PROVIDER = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
 OTHER_PROVIDER = "11320400MB0147045" + uscc_check_char("11320400MB0147045")

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from govbus.catalog.generate import generate_catalog
+from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.search import EXACT, SearchIndex, normalize
-from govbus.catalog.spec import (
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import (
     CatalogSpec,
     Department,
     Holder,
@@ -18,7 +19,6 @@ from govbus.catalog.spec import (
     ResourceKey,
     ShareType,
 )
-from govbus.identifiers import uscc_check_char
 
 
 def _uscc(body: str) -> str:

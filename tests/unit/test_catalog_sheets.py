@@ -20,7 +20,8 @@ from govbus.catalog.sheets import (
     write_csv_dir,
     write_xlsx,
 )
-from govbus.catalog.spec import (
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.spec import (
     CatalogSpec,
     Department,
     Holder,
@@ -28,7 +29,6 @@ from govbus.catalog.spec import (
     Resource,
     ResourceKey,
 )
-from govbus.identifiers import uscc_check_char
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "catalog-spreadsheet.md"
 
@@ -403,11 +403,15 @@ def test_row_numbers_count_blank_rows(workbook: Path) -> None:
     assert (error.row, error.column_letter) == (5, "H")
 
 
-def test_csv_not_utf8_is_explained(csv_dir: Path) -> None:
+def test_csv_in_gbk_is_read_and_binary_is_explained(csv_dir: Path) -> None:
+    # Excel's plain "CSV" on a Chinese Windows is GBK: read as GB18030 (vocabulary.textfiles).
+    expected = read_csv_dir(csv_dir)
     _write_csv(csv_dir / "departments.csv", _csv(csv_dir / "departments.csv"), encoding="gbk")
+    assert read_csv_dir(csv_dir) == expected
+    (csv_dir / "departments.csv").write_bytes(b"PK\x03\x04\x14\x00")  # an xlsx named .csv
     error = _only_error(csv_dir)
     assert error.file == str(csv_dir / "departments.csv")
-    assert "not UTF-8" in error.message and "CSV UTF-8" in error.message
+    assert "binary content, not a text file" in error.message and "--encoding" in error.message
 
 
 def test_missing_sheet_and_wrong_path(workbook: Path, tmp_path: Path) -> None:

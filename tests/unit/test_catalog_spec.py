@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from govbus.catalog.spec import CatalogSpec, SpecError
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, dump_yaml, load_yaml, to_yaml_text
+from govbus.vocabulary.spec import CatalogSpec, SpecError
 
 
 @pytest.fixture(scope="module")

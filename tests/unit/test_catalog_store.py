@@ -20,7 +20,6 @@ from alembic.migration import MigrationContext
 from govbus.catalog import deadlines as dl
 from govbus.catalog.model import Base, HolderRow, OutboxRow, ResourceRow, TriggerDeadlineRow
 from govbus.catalog.rules import CatalogRuleError
-from govbus.catalog.spec import CatalogSpec, InfoItem, Resource
 from govbus.catalog.store import (
     CatalogDiff,
     CatalogEvolutionError,
@@ -31,7 +30,8 @@ from govbus.catalog.store import (
     diff_specs,
 )
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.workdays import WorkdayCalendar
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
+from govbus.vocabulary.workdays import WorkdayCalendar
 
 POLICE = "1132040001410015XY"  # 常州市公安局
 CIVIL = "1132040001410023XJ"  # 常州市民政局

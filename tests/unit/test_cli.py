@@ -49,8 +49,9 @@ def test_status_without_a_cluster_says_how_to_start(
 
 
 def test_reset_refuses_without_yes(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--state-dir", str(tmp_path), "broker", "reset"]) == 2
-    assert "--yes" in capsys.readouterr().err
+    assert main(["--state-dir", str(tmp_path), "broker", "reset"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("govbus: error: refusing to delete") and "--yes" in err
 
 
 def test_config_error_is_one_line_not_a_traceback(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_apps.compare import compare, parse_date, parse_number
+from stream_apps.verification.compare import compare, parse_date, parse_number
 
 EQUAL = [
     ("exact", "ABC", "ABC", None),

@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from govbus.broker import properties
-from govbus.config import Settings
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.kafka import NodeAddress
+from govbus.vocabulary.naming import ADMIN_PRINCIPAL
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.kafka.yml"
@@ -59,7 +61,7 @@ JVM_VARIABLES = {
 }
 
 # The compose broker is one node whose container address differs from the local broker's.
-COMPOSE_NODE = properties.NodeAddress(node_id=1, port=9092, controller_port=9093)
+COMPOSE_NODE = NodeAddress(node_id=1, port=9092, controller_port=9093)
 COMPOSE_DATA_DIR = Path("/var/lib/kafka/data")
 # Properties that must differ: the container listens on every interface and is reached through
 # the port published on the host. Everything else must equal what render() gives.
@@ -284,7 +286,7 @@ def test_start_script_formats_with_the_admin_scram_credential(
     command = kafka.get("command") or kafka.get("entrypoint")
     assert target in (command if isinstance(command, list) else str(command).split())
     script = START_SCRIPT.read_text(encoding="utf-8")
-    scram = f"{properties.SCRAM_MECHANISM}=[name={properties.ADMIN_PRINCIPAL},"
+    scram = f"{properties.SCRAM_MECHANISM}=[name={ADMIN_PRINCIPAL},"
     assert f'--add-scram "{scram}password=${{GOVBUS_ADMIN_PASSWORD}}]"' in script
     assert "--ignore-formatted" in script
     assert "kafka-server-start.sh" in script

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from govbus.config import ConfigError, Settings, load_settings
+from govbus.vocabulary.config import ConfigError, Settings, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from govbus import metrics
+from govbus.vocabulary import metrics
 from tests.unit.test_compose import REPO, metric_names
 
 DASHBOARDS = sorted((REPO / "monitoring" / "grafana" / "dashboards").glob("*.json"))
@@ -18,10 +18,10 @@ _SUFFIXES = ("_bucket", "_count", "_sum", "_total")
 
 def defined() -> dict[str, set[str]]:
     """Metric name (without exposition suffixes) -> label names, from every module's metrics."""
-    import stream_apps.dispute_metrics as disputes
-    import stream_apps.freshness as freshness
-    import stream_apps.metrics as verification
-    import stream_apps.projection as projection
+    import stream_apps.disputes.metrics as disputes
+    import stream_apps.freshness.app as freshness
+    import stream_apps.projection.app as projection
+    import stream_apps.verification.metrics as verification
     from govbus.reconcile import plan
     from govbus.share.metrics import ShareCollector
 

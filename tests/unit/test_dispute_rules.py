@@ -8,17 +8,18 @@ from typing import Any
 
 import pytest
 
-from govbus.catalog.spec import CatalogSpec, Department, Holder, InfoItem, Resource
-from govbus.disputes.rules import (
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import EVERYONE, VERIFIER_USER, Naming
+from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource
+from stream_apps.disputes.rules import (
     DisputeRules,
     Rejection,
     detected_dispute_id,
     filed_dispute_id,
     violation,
 )
-from govbus.disputes.topics import VERIFIER, DisputeTopics, dispute_readers, status_readers
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile.desired import EVERYONE, Grant
+from stream_apps.disputes.topics import DisputeTopics, dispute_readers, status_readers
 from tests.factories import person_resource
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -72,7 +73,7 @@ def follow(state: dict[str, Any], name: str, actor: str, days: float, **kw: Any)
 def detect_action(**kw: Any) -> dict[str, Any]:
     return {
         "action": "detect", "resource_code": OPEN_RES.code, "key": KEY, "item": "citizen_name",
-        "actor": VERIFIER, "at": at(),
+        "actor": VERIFIER_USER, "at": at(),
         "dispute_id": detected_dispute_id(OPEN_RES.code, KEY, "citizen_name", SCJ.code, "李四",
                                           "李 四"),
         "authoritative": {"provider": GAJ.code, "value": "李 四", "event_time": None},
@@ -127,15 +128,15 @@ def test_same_action_again_changes_nothing(rules: DisputeRules) -> None:
 
 
 def test_detect_replayed_while_open_is_one_dispute_and_settle_closes(rules: DisputeRules) -> None:
-    opened = rules.apply(None, detect_action(), VERIFIER)
+    opened = rules.apply(None, detect_action(), VERIFIER_USER)
     assert opened is not None and opened.state["holder"] == SCJ.code
-    assert rules.apply(opened.state, detect_action(at=at(0.5)), VERIFIER) is None
-    settle = follow(opened.state, "settle", VERIFIER, 1, reason="values agree")
-    settled = rules.apply(opened.state, settle, VERIFIER)
+    assert rules.apply(opened.state, detect_action(at=at(0.5)), VERIFIER_USER) is None
+    settle = follow(opened.state, "settle", VERIFIER_USER, 1, reason="values agree")
+    settled = rules.apply(opened.state, settle, VERIFIER_USER)
     assert settled is not None and settled.closed and settled.state["state"] == "settled"
     # An old mismatch replayed after the settle does not reopen; a later one does.
-    assert rules.apply(settled.state, detect_action(at=at(0.7)), VERIFIER) is None
-    again = rules.apply(settled.state, detect_action(at=at(3)), VERIFIER)
+    assert rules.apply(settled.state, detect_action(at=at(0.7)), VERIFIER_USER) is None
+    again = rules.apply(settled.state, detect_action(at=at(3)), VERIFIER_USER)
     assert again is not None and again.opened and again.state["state"] == "open"
     assert again.state["version"] == 3 and again.state["due"] == "2025-03-13"
 
@@ -185,8 +186,8 @@ def test_only_the_provider_acks_and_resolves_in_order(rules: DisputeRules) -> No
     assert rejected(rules, acked.state, corrected, "gaj").rule == "corrected-needs-record"
     bad = follow(acked.state, "resolve", "gaj", 2, outcome="maybe", note="?")
     assert rejected(rules, acked.state, bad, "gaj").rule == "known-outcome"
-    settle = follow(acked.state, "settle", VERIFIER, 2, reason="agree")
-    assert rejected(rules, acked.state, settle, VERIFIER).rule == "settle-open-detected"
+    settle = follow(acked.state, "settle", VERIFIER_USER, 2, reason="agree")
+    assert rejected(rules, acked.state, settle, VERIFIER_USER).rule == "settle-open-detected"
 
 
 def test_unknown_dispute_and_reused_id_are_rejected(rules: DisputeRules) -> None:
@@ -201,10 +202,10 @@ def test_unknown_dispute_and_reused_id_are_rejected(rules: DisputeRules) -> None
 
 def test_detect_needs_the_catalogued_provider_holder_and_rule(rules: DisputeRules) -> None:
     wrong_holder = detect_action(observed={"holder": MZJ.code, "value": "x", "event_time": None})
-    assert rejected(rules, None, wrong_holder, VERIFIER).rule == "catalogued-holder"
+    assert rejected(rules, None, wrong_holder, VERIFIER_USER).rule == "catalogued-holder"
     wrong_provider = detect_action(authoritative={"provider": SCJ.code, "value": "x"})
-    assert rejected(rules, None, wrong_provider, VERIFIER).rule == "provider"
-    assert rejected(rules, None, detect_action(rule="fuzzy"), VERIFIER).rule == "known-rule"
+    assert rejected(rules, None, wrong_provider, VERIFIER_USER).rule == "provider"
+    assert rejected(rules, None, detect_action(rule="fuzzy"), VERIFIER_USER).rule == "known-rule"
 
 
 def test_overdue_once_after_the_due_day(rules: DisputeRules) -> None:
@@ -248,8 +249,15 @@ def test_readers_of_disputes_and_status() -> None:
     assert status_readers(SPEC, NONE_RES, grants) == ["gaj", "cz-dsjj"]
     topics = DisputeTopics()
     assert topics.rejections("scj", SPEC) == "dlq.scj"
-    assert topics.rejections(VERIFIER, SPEC) == "disputes.rejected"
-    assert topics.actors(SPEC)[f"disputes.actions.{VERIFIER}"] == VERIFIER
+    assert topics.rejections(VERIFIER_USER, SPEC) == "disputes.rejected"
+    assert topics.actors(SPEC)[f"disputes.actions.{VERIFIER_USER}"] == VERIFIER_USER
+    # A namespace prefixes every topic and app user, not the departments' ids.
+    ns = DisputeTopics(Naming("t1."))
+    assert ns.rejections("scj", SPEC) == "t1.dlq.scj"
+    assert ns.rejections(ns.verifier, SPEC) == "t1.disputes.rejected"
+    assert ns.actors(SPEC)["t1.disputes.actions.t1.govbus-verifier"] == "t1.govbus-verifier"
+    assert ns.actors(SPEC)["t1.disputes.actions.scj"] == "scj"
+    assert ns.commands == "t1.govbus-disputes-commands"
 
 
 def at_dt(days: float) -> dt.datetime:

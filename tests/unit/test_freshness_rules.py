@@ -8,15 +8,12 @@ from typing import get_args
 
 import pytest
 
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, InfoItem, UpdateCycle
-from govbus.reconcile.desired import (
-    FRESHNESS_TOPIC,
-    VIOLATIONS_TOPIC,
-    resource_topic,
-    violations_topic_spec,
-)
-from stream_apps import freshness
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.naming import FRESHNESS_TOPIC, NAMING, VIOLATIONS_TOPIC, Naming
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, UpdateCycle
+from govbus.vocabulary.topology import violations_topic_spec
+from stream_apps.freshness import app as freshness
+from stream_apps.registry import AppContext
 from tests.factories import person_resource
 
 RESOURCE = person_resource((InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),))
@@ -98,10 +95,23 @@ def test_needs_reads_every_resource_and_only_the_operator_reads_the_results() ->
     unshared = dataclasses.replace(
         RESOURCE, code=RESOURCE.code[:-1] + "2", share_type="none", legal_basis="x"
     )
-    app = freshness.needs(CatalogSpec((), (RESOURCE, unshared)), operator="cz-dsjj")
-    assert set(app.reads) == {resource_topic(RESOURCE.code), resource_topic(unshared.code)}
+    app = freshness.needs(CatalogSpec((), (RESOURCE, unshared)), AppContext(operator="cz-dsjj"))
+    assert set(app.reads) == {
+        NAMING.resource_topic(RESOURCE.code),
+        NAMING.resource_topic(unshared.code),
+    }
     assert set(app.writes) == {FRESHNESS_TOPIC, VIOLATIONS_TOPIC}
     assert app.topics[FRESHNESS_TOPIC].config["cleanup.policy"] == "compact"
     assert app.topics[VIOLATIONS_TOPIC] == violations_topic_spec(3, -1)  # one definition
     assert {a.principal for a in app.acls} == {"User:cz-dsjj"}
     assert set(app.tables) == {"last_publish", "episodes"}
+    assert app.app_id == app.user == "govbus-freshness"
+
+
+def test_needs_in_a_namespace_prefixes_every_topic_and_the_app() -> None:
+    naming = Naming("t1.")
+    app = freshness.needs(CatalogSpec((), (RESOURCE,)), AppContext(naming, operator="t1-ops"))
+    assert app.reads == (f"t1.{NAMING.resource_topic(RESOURCE.code)}",)
+    assert set(app.writes) == {"t1.govbus.freshness", "t1.govbus.violations"}
+    assert app.app_id == "t1.govbus-freshness"
+    assert {a.principal for a in app.acls} == {"User:t1-ops"}

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from govbus.identifiers import (
+from govbus.vocabulary.identifiers import (
     IdentifierError,
     ResourceCode,
     citizen_id_check_digit,

@@ -7,8 +7,8 @@ import decimal
 
 import pytest
 
-from govbus.catalog.spec import Mask
-from stream_apps.masking import mask_text, mask_value
+from govbus.vocabulary.spec import Mask
+from stream_apps.projection.masking import mask_text, mask_value
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from govbus import metrics
-from govbus.config import Settings
+from govbus.monitor import exporter
 from govbus.reconcile import status
 from govbus.reconcile.status import StatusCollector, load_status, record_plan
+from govbus.vocabulary.config import Settings
 
 
 def values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -32,7 +32,7 @@ def values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def collected(state_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = CollectorRegistry()
-    for collector in metrics.state_collectors(replace(Settings(), state_dir=state_dir)):
+    for collector in exporter.state_collectors(replace(Settings(), state_dir=state_dir)):
         registry.register(collector)
     return values(generate_latest(registry).decode())
 

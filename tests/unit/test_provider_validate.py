@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from govbus.catalog.spec import InfoItem, Resource, ResourceKey
-from govbus.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
+from govbus.vocabulary.spec import InfoItem, Resource, ResourceKey
 from producers.publisher import RecordsFileError, coerce_csv_row, read_records
 from producers.validate import (
     RecordError,

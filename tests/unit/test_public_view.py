@@ -1,4 +1,4 @@
-"""Public view schemas (govbus.catalog.views) and the projector's record logic, without Kafka."""
+"""Public view schemas (stream_apps.projection.views) and the projector's record logic, no Kafka."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import decimal
 
 import pytest
 
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import CatalogSpec, InfoItem, ResourceKey
-from govbus.catalog.views import (
+from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.vocabulary import wire
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.naming import NAMING
+from govbus.vocabulary.spec import CatalogSpec, InfoItem, ResourceKey
+from stream_apps.projection import app as projection
+from stream_apps.projection.views import (
     ViewError,
     has_public_view,
     key_is_public,
     public_view_resource,
     view_schema_catalog,
 )
-from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.reconcile.desired import public_view_topic, resource_topic
-from producers import wire
-from stream_apps import projection
 from tests.factories import person_resource
 
 ITEMS = (
@@ -64,8 +64,8 @@ def test_the_sample_catalog_has_masked_public_views() -> None:
     masks = {i.mask for r in viewed for i in r.items if i.shareable_to_all}
     assert {"citizen-id", "name"} <= masks
     needs = projection.needs(spec)
-    assert set(needs.writes) == {public_view_topic(r.code) for r in viewed}
-    assert set(needs.reads) == {resource_topic(r.code) for r in viewed}
+    assert set(needs.writes) == {NAMING.public_view_topic(r.code) for r in viewed}
+    assert set(needs.reads) == {NAMING.resource_topic(r.code) for r in viewed}
     # Every view is readable by every department (User:*), and by nobody else's grant.
     assert {a.resource_name for a in needs.acls if a.principal == "User:*"} == set(needs.writes)
 
@@ -93,7 +93,7 @@ def _record(payload: dict[str, object] | None, op: str = "UPSERT") -> bytes:
 
 def test_projector_masks_drops_and_keeps_the_envelope() -> None:
     projector = projection.Projector(SPEC, b"secret")
-    source = resource_topic(RESOURCE.code)
+    source = NAMING.resource_topic(RESOURCE.code)
     key = b"32040219900101123X"
     out = projector.project(
         source,
@@ -101,7 +101,7 @@ def test_projector_masks_drops_and_keeps_the_envelope() -> None:
         _record({"citizen_id": "32040219900101123X", "status": "创业",
                  "subsidy": decimal.Decimal("12.50"), "income": decimal.Decimal("99.00")}),
     )  # fmt: skip
-    assert out.topic == public_view_topic(RESOURCE.code)
+    assert out.topic == NAMING.public_view_topic(RESOURCE.code)
     decoded = wire.decode_single_object(out.value or b"", view_schema_catalog(SPEC))
     assert decoded["payload"] == {
         "citizen_id": "320402********123X",
@@ -137,7 +137,7 @@ def test_projector_refuses_a_record_of_an_unknown_schema_by_fingerprint() -> Non
         },
     )
     with pytest.raises(KeyError, match=wire.fingerprint(newer).hex()):
-        projection.Projector(SPEC, b"s").project(resource_topic(RESOURCE.code), b"k", value)
+        projection.Projector(SPEC, b"s").project(NAMING.resource_topic(RESOURCE.code), b"k", value)
 
 
 def test_any_registered_department_may_read_a_view_without_grant_for_any_purpose() -> None:

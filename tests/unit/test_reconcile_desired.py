@@ -9,23 +9,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
-from govbus.catalog.generate import generate_catalog
-from govbus.catalog.spec import CatalogSpec, Resource
+from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.reconcile import secrets as reconcile_secrets
-from govbus.reconcile.desired import (
-    CATALOG_RELAY_USER,
-    CATALOG_TOPIC,
-    SHARE_TOPIC,
-    DesiredState,
-    DesiredStateError,
-    Grant,
-    desired_state,
-    dlq_topic,
-    resource_topic,
-)
-from govbus.reconcile.kafka_admin import Acl
+from govbus.reconcile.desired import DesiredState, DesiredStateError, desired_state
 from govbus.reconcile.plan import ActualState, Scope, make_plan
+from govbus.vocabulary import secrets as reconcile_secrets
+from govbus.vocabulary.acls import Acl
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.naming import CATALOG_RELAY_USER, CATALOG_TOPIC, NAMING, SHARE_TOPIC
+from govbus.vocabulary.spec import CatalogSpec, Resource
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 READ, WRITE, DESCRIBE = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
@@ -59,7 +51,7 @@ def of_type(spec: CatalogSpec, share_type: str) -> list[Resource]:
 def test_only_the_provider_writes_each_resource(sample: CatalogSpec) -> None:
     state = desired_state(sample, now=NOW)
     for resource in sample.resources:
-        topic = resource_topic(resource.code)
+        topic = NAMING.resource_topic(resource.code)
         writers = {p for p, op in topic_acls(state, topic) if op == WRITE}
         assert writers == {f"User:{provider_id(sample, resource)}"}, resource.code
         assert (f"User:{provider_id(sample, resource)}", READ) in topic_acls(state, topic)
@@ -68,12 +60,12 @@ def test_only_the_provider_writes_each_resource(sample: CatalogSpec) -> None:
 def test_topic_naming(sample: CatalogSpec) -> None:
     state = desired_state(sample, now=NOW)
     resource = sample.resources[0]
-    assert resource_topic(resource.code) == "gov." + resource.code.replace("/", ".")
-    assert resource_topic(resource.code) in state.topics
+    assert NAMING.resource_topic(resource.code) == "gov." + resource.code.replace("/", ".")
+    assert NAMING.resource_topic(resource.code) in state.topics
     for dept in sample.departments:
         assert state.users[dept.id].endswith(f"({dept.code})")
-        assert dlq_topic(dept.id) == f"dlq.{dept.id}"
-        assert dlq_topic(dept.id) in state.topics
+        assert NAMING.dlq_topic(dept.id) == f"dlq.{dept.id}"
+        assert NAMING.dlq_topic(dept.id) in state.topics
     assert state.topics[CATALOG_TOPIC].config == {"cleanup.policy": "compact"}
     assert CATALOG_RELAY_USER in state.users
     # Share-request events: the full history stays (never compacted, never deleted).
@@ -87,7 +79,7 @@ def test_topic_naming(sample: CatalogSpec) -> None:
 def test_unconditional_resources_have_one_wildcard_read(sample: CatalogSpec) -> None:
     state = desired_state(sample, now=NOW)
     for resource in of_type(sample, "unconditional"):
-        acls = topic_acls(state, resource_topic(resource.code))
+        acls = topic_acls(state, NAMING.resource_topic(resource.code))
         readers = {p for p, op in acls if op == READ}
         assert readers == {"User:*", f"User:{provider_id(sample, resource)}"}
         assert ("User:*", DESCRIBE) in acls
@@ -97,13 +89,15 @@ def test_none_resources_are_readable_only_by_the_provider(sample: CatalogSpec) -
     grants = [Grant(d.code, r.code) for r in of_type(sample, "none") for d in sample.departments]
     state = desired_state(sample, grants, now=NOW)  # even a grant does not open them
     for resource in of_type(sample, "none"):
-        readers = {p for p, op in topic_acls(state, resource_topic(resource.code)) if op == READ}
+        readers = {
+            p for p, op in topic_acls(state, NAMING.resource_topic(resource.code)) if op == READ
+        }
         assert readers == {f"User:{provider_id(sample, resource)}"}
 
 
 def test_conditional_resources_need_a_valid_grant(sample: CatalogSpec) -> None:
     resource = of_type(sample, "conditional")[0]
-    topic = resource_topic(resource.code)
+    topic = NAMING.resource_topic(resource.code)
     consumer = next(d for d in sample.departments if d.code != resource.provider)
     provider = f"User:{provider_id(sample, resource)}"
 
@@ -129,12 +123,12 @@ def test_each_department_has_its_group_prefix_and_dead_letter_topic(sample: Cata
             ResourceType.GROUP, f"{dept.id}.", ResourcePatternType.PREFIXED, f"User:{dept.id}", READ
         )
         assert group in state.acls
-        assert topic_acls(state, dlq_topic(dept.id)) == {
+        assert topic_acls(state, NAMING.dlq_topic(dept.id)) == {
             (f"User:{dept.id}", WRITE),
             (f"User:{dept.id}", DESCRIBE),
             (f"User:{dept.id}", READ),
         }
-        dlq = state.topics[dlq_topic(dept.id)].config
+        dlq = state.topics[NAMING.dlq_topic(dept.id)].config
         assert dlq == {"cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)}
 
 
@@ -147,7 +141,7 @@ def test_tombstone_retention_follows_the_update_cycle(
 ) -> None:
     resource = replace(sample.resources[0], update_cycle=cycle)
     spec = replace(sample, resources=(resource,))
-    config = desired_state(spec, now=NOW).topics[resource_topic(resource.code)].config
+    config = desired_state(spec, now=NOW).topics[NAMING.resource_topic(resource.code)].config
     assert config["cleanup.policy"] == "compact"
     assert config["delete.retention.ms"] == str(days * 86_400_000)
 
@@ -158,7 +152,7 @@ def test_every_item_has_a_reason(sample: CatalogSpec) -> None:
     population = next(r for r in sample.resources if r.provider == gaj.code)
     write = Acl(
         ResourceType.TOPIC,
-        resource_topic(population.code),
+        NAMING.resource_topic(population.code),
         ResourcePatternType.LITERAL,
         "User:cz-gaj",
         WRITE,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from govbus.catalog.schemas import CHINA_TZ
 from govbus.catalog.store import CatalogStore
 from govbus.share.requests import ShareRequests
-from govbus.workdays import OVERRIDES_ENV_VAR, WorkdayCalendar
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.workdays import OVERRIDES_ENV_VAR, WorkdayCalendar
 
 # The fixtures of the share-request tests: the sample catalog in a fresh SQLite database.
 from tests.unit.test_share_requests import MARRIAGE, store, template  # noqa: F401

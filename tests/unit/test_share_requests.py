@@ -19,17 +19,18 @@ from alembic.migration import MigrationContext
 from prometheus_client import CollectorRegistry
 
 from govbus.catalog.model import Base, OutboxRow
-from govbus.catalog.schemas import CHINA_TZ
-from govbus.catalog.spec import Department
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
-from govbus.identifiers import uscc_check_char
-from govbus.reconcile.desired import Grant
 from govbus.share.metrics import ShareCollector, register_share_collector
 from govbus.share.model import ShareEventRow
 from govbus.share.reasons import BOILERPLATE_REASONS
-from govbus.share.requests import SHARE_TOPIC, ShareError, ShareRequests
-from govbus.workdays import WorkdayCalendar
+from govbus.share.requests import ShareError, ShareRequests
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import SHARE_TOPIC
+from govbus.vocabulary.spec import Department
+from govbus.vocabulary.workdays import WorkdayCalendar
 
 MARRIAGE = "30201/1132040001410023XJ-000003"  # 婚姻登记信息, conditional, 民政局 (cz-mzj)
 ASSISTANCE = "20201/1132040001410023XJ-000002"  # 社会救助对象信息, conditional, 民政局

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from govbus.catalog.spec import CatalogSpec, Holder, InfoItem
-from govbus.identifiers import uscc_check_char
-from stream_apps.verifier import (
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
+from stream_apps.verification.rules import (
     Authoritative,
     Observation,
     State,
@@ -93,6 +94,12 @@ def test_each_rule_detects_its_mismatch_with_both_values_and_sources(verifier: V
     }  # fmt: skip
     assert name["dispute_id"] == dispute_id(CODE, KEY, "name", H1, "李四", "张三")
     assert name["at"] == NOW.isoformat()
+    # In a namespace the verifier acts as its namespaced user (the dispute app checks that).
+    namespaced = Verifier(
+        CatalogSpec(resources=(RESOURCE,)), clock=lambda: NOW, naming=Naming("t1.")
+    )
+    actions, _ = run(namespaced, None, auth(GOOD), obs(H1, copy))
+    assert {a["actor"] for a in actions} == {"t1.govbus-verifier"}
     assert state is not None and len(state["open"]) == 4
 
 

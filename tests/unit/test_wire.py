@@ -14,9 +14,8 @@ import avro.io
 import avro.schema
 import pytest
 
-from govbus.catalog import schemas
-from govbus.catalog.spec import CatalogSpec, Department, InfoItem, Resource
-from producers import wire
+from govbus.vocabulary import schemas, wire
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource
 from tests import factories
 
 PROVIDER = factories.PROVIDER

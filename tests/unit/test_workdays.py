@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from govbus.workdays import (
+from govbus.vocabulary.workdays import (
     DEFAULT_OVERRIDES_PATH,
     OVERRIDES_ENV_VAR,
     Deadline,

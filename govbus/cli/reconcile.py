@@ -1,0 +1,48 @@
+"""`govbus plan` and `govbus apply`: make the broker match what the catalog (and grants) say."""
+
+from __future__ import annotations
+
+import argparse
+
+from govbus.reconcile.plan import apply
+from govbus.reconcile.planner import plan_for
+from govbus.reconcile.status import record_plan
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.secrets import PasswordStore
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> int:
+
+    plan, _ = plan_for(settings)
+    record_plan(settings.state_dir, plan.drift(), applied=False)  # for `govbus exporter`
+    lines = plan.render()
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no changes: the broker matches the catalog")
+    return 0
+
+
+def _apply(args: argparse.Namespace, settings: Settings) -> int:
+
+    plan, admin = plan_for(settings)
+    result = apply(
+        plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
+    )
+    record_plan(settings.state_dir, plan.drift(), applied=True)  # for `govbus exporter`
+    for line in result.render():
+        print(line)
+    if result.skipped:
+        print("topics holding data were not deleted; re-run with --delete-topics to delete them")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sub.add_parser(
+        "plan", help="show how the broker differs from the catalog (create/alter/delete, why)"
+    ).set_defaults(handler=_plan)
+    p = sub.add_parser("apply", help="create, alter and delete until the broker matches")
+    p.add_argument(
+        "--delete-topics", action="store_true", help="also delete topics (and their data)"
+    )
+    p.set_defaults(handler=_apply)

@@ -1,0 +1,1 @@
+"""Monitoring: what the operator's Prometheus scrapes beyond each process's own counters."""

@@ -1,0 +1,190 @@
+"""confluent-kafka client configuration for the admin and for departments' principals.
+
+Every client authenticates with SASL/SCRAM; which cluster it talks to comes from Settings
+(an existing cluster's bootstrap servers, or the local cluster govbus manages).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from govbus.vocabulary.config import ConfigError, Settings
+from govbus.vocabulary.naming import ADMIN_PRINCIPAL
+from govbus.vocabulary.secrets import read_secret
+
+LIBRDKAFKA_LOG = logging.getLogger("govbus.librdkafka")
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    node_id: int
+    port: int
+    controller_port: int
+
+
+def node_addresses(base_port: int, nodes: int) -> list[NodeAddress]:
+    """Node i of the local cluster listens on base_port + 100*(i-1); its controller on the
+    port after."""
+    return [
+        NodeAddress(i, base_port + 100 * (i - 1), base_port + 100 * (i - 1) + 1)
+        for i in range(1, nodes + 1)
+    ]
+
+
+def bootstrap_servers(base_port: int, nodes: int) -> str:
+    return ",".join(f"127.0.0.1:{a.port}" for a in node_addresses(base_port, nodes))
+
+
+def local_cluster_file(settings: Settings) -> Path:
+    """Identity of the local cluster ``govbus broker`` manages (govbus.broker.cluster)."""
+    return settings.state_dir / "broker" / "cluster.json"
+
+
+def local_layout(settings: Settings) -> tuple[int, int]:
+    """(base port, node count) of the local cluster: as formatted, else as configured."""
+    path = local_cluster_file(settings)
+    if path.is_file():
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return int(meta["base_port"]), int(meta["nodes"])
+    return settings.broker_port, settings.broker_nodes
+
+
+def bootstrap_of(settings: Settings) -> str:
+    if settings.bootstrap_servers:
+        return settings.bootstrap_servers
+    return bootstrap_servers(*local_layout(settings))
+
+
+def admin_password_of(settings: Settings) -> str:
+    if settings.admin_password:
+        return settings.admin_password
+    secret = read_secret(settings.state_dir, "admin")
+    if secret is None:
+        raise ConfigError(
+            "no admin password: set GOVBUS_ADMIN_PASSWORD (or admin_password_file in the config "
+            f"file), or start the local broker with `govbus broker start` (state dir "
+            f"{settings.state_dir})"
+        )
+    return secret
+
+
+def client_config(
+    settings: Settings,
+    username: str,
+    password: str,
+    bootstrap: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap or bootstrap_of(settings),
+        "security.protocol": settings.security_protocol,
+        "sasl.mechanism": settings.sasl_mechanism,
+        "sasl.username": username,
+        "sasl.password": password,
+        # librdkafka's own log lines go to Python logging instead of raw stderr.
+        "logger": LIBRDKAFKA_LOG,
+        **extra,
+    }
+
+
+def admin_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
+    return client_config(
+        settings,
+        settings.admin_username or ADMIN_PRINCIPAL,
+        admin_password_of(settings),
+        bootstrap,
+    )
+
+
+def admin_client(settings: Settings, bootstrap: str | None = None) -> AdminClient:
+    return AdminClient(admin_config(settings, bootstrap))
+
+
+def producer(settings: Settings, username: str, password: str, **extra: Any) -> Producer:
+    """An idempotent, acks=all producer: nothing acknowledged is lost or duplicated.
+
+    Keys are partitioned with murmur2 like the Java client and Faust (aiokafka), not
+    librdkafka's default CRC32: a resource's records and the observations of them (same key)
+    then land in the same partition number, which the verification app relies on.
+    """
+    conf = client_config(
+        settings,
+        username,
+        password,
+        **{"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random", **extra},
+    )
+    return Producer(conf)
+
+
+def consumer(
+    settings: Settings, username: str, password: str, group_id: str, **extra: Any
+) -> Consumer:
+    """Offsets are committed by the caller after processing, never automatically."""
+    conf = client_config(
+        settings,
+        username,
+        password,
+        **{
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            **extra,
+        },
+    )
+    return Consumer(conf)
+
+
+@dataclass
+class Probe:
+    """What a client saw when it asked the cluster for metadata."""
+
+    brokers: int
+    errors: list[KafkaError] = field(default_factory=list)
+
+    def has(self, code: int) -> bool:
+        return any(e.code() == code for e in self.errors)
+
+    @property
+    def authentication_failed(self) -> bool:
+        return self.has(KafkaError._AUTHENTICATION)
+
+
+def probe(conf: dict[str, Any], timeout: float = 8.0) -> Probe:
+    """Connect with `conf` and ask for metadata, collecting the errors the client reports.
+
+    librdkafka reports authentication failures only through error_cb (the metadata call itself
+    fails with a generic transport error), and serves that callback from poll().
+    """
+    errors: list[KafkaError] = []
+    with_callback: dict[str, Any] = {**conf, "error_cb": errors.append}
+    client = AdminClient(with_callback)
+    try:
+        brokers = len(client.list_topics(timeout=timeout).brokers)
+    except KafkaException as exc:
+        errors.append(exc.args[0])
+        brokers = 0
+    client.poll(1.0)
+    return Probe(brokers, errors)
+
+
+def produce_and_wait(
+    producer: Producer, topic: str, key: bytes, value: bytes, timeout: float = 30.0
+) -> str | None:
+    """Produce one record and wait for its acknowledgement: None, or why it failed."""
+    errors: list[KafkaError] = []
+    producer.produce(
+        topic,
+        key=key,
+        value=value,
+        on_delivery=lambda err, _msg: errors.append(err) if err else None,
+    )
+    if producer.flush(timeout) or errors:
+        return errors[0].str() if errors else f"not acknowledged within {timeout:.0f} s"
+    return None

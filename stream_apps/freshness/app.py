@@ -1,0 +1,390 @@
+"""govbus-freshness: each resource's last publish against its declared update cycle.
+
+Articles 18 and 26(2): a provider keeps its data timely; not providing it as required is a
+violation. The app reads every resource topic ``gov.<code>`` (only the records' timestamps —
+Kafka has no metadata-only read, so it holds READ on them) and keeps the newest publish time
+per resource in the table ``last_publish``. A timer (``interval`` seconds) compares it with the
+allowance of the resource's ``update_cycle`` (``ALLOWANCES``):
+
+============  ===================================================================
+update cycle  late after (China Standard Time; reasons in ``ALLOWANCES``)
+============  ===================================================================
+realtime      the end of the 1st working day after the last publish
+daily         the end of the 1st working day after the last publish
+weekly        the end of the 5th working day after the last publish
+monthly       the end of the calendar month after the last publish's month
+quarterly     the end of the quarter after the last publish's quarter
+half-yearly   the end of the half-year after the last publish's half-year
+yearly        the end of the year after the last publish's year
+other         never (no declared cycle)
+============  ===================================================================
+
+"End of day D" is midnight after D. Working days come from govbus.vocabulary.workdays (statutory
+holidays and 调休; the day of the publish itself is not counted).
+
+A resource that has not published since the app began watching it is measured from the later
+of its catalog 发布日期 and the first tick that saw it (kept in the table ``episodes``), so
+deploying the app, or adding a resource to the catalog, gives every provider one full cycle
+before it is late rather than flagging it at once.
+
+A breach episode starts when the deadline passes: one FRESHNESS event ``breached=true`` on
+``govbus.freshness`` (compacted by resource code), one VIOLATION ``late-provision`` (26(2)) on
+``govbus.violations`` keyed ``late-provision:<code>@<deadline date>`` and one count of
+``govbus_freshness_breaches_total``. Later ticks stay silent. The next publish of the resource
+ends the episode at once: a ``breached=false`` event with the new deadline. The episode state
+is in the changelog-backed table, so a restarted worker neither repeats nor forgets a breach.
+
+Topics: ``govbus.freshness`` compacted (the newest state per resource); ``govbus.violations``
+compacted by ``<kind>:<subject>`` (one key per violation, so compaction drops only at-least-once
+repeats and the yearly evaluation finds every violation; see ``violations_topic_spec``).
+Both are read by the operator department only (the context's ``operator``, default
+``cz-dsjj``): violations name departments, and one topic cannot be split per department by ACLs.
+
+Tables take their changelog partition from the key (``_KeyedTable``) because the timer
+writes them outside any stream event, so run ONE worker of this app: a second worker would
+hold only part of the tables and the timer would judge the rest as never published.
+
+``clock`` (build option; ``--now`` style options of the CLI are for drills and tests) replaces
+the wall clock for deadlines, so a test need not wait days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import Counter
+
+from govbus.vocabulary.acls import consumer_acls
+from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.naming import FRESHNESS
+from govbus.vocabulary.spec import CatalogSpec, Resource, UpdateCycle
+from govbus.vocabulary.topology import StreamApp, TopicSpec, violations_topic_spec
+from govbus.vocabulary.workdays import WorkdayCalendar
+from stream_apps.registry import DEFAULT_CONTEXT, AppContext
+from stream_apps.runtime import make_app
+
+__all__ = [
+    "ALLOWANCES",
+    "BREACHES",
+    "Allowance",
+    "Due",
+    "build",
+    "deadline",
+    "freshness_event",
+    "needs",
+    "violation_event",
+]
+
+log = logging.getLogger(__name__)
+
+BREACHES = Counter(
+    "govbus_freshness_breaches",
+    "Breach episodes: a resource not published within its update cycle's allowance (26(2))",
+    ["resource", "department"],
+    registry=REGISTRY,
+)
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Allowance:
+    rule: str  # how the deadline is computed, for people
+    reason: str
+
+
+ALLOWANCES: Mapping[UpdateCycle, Allowance] = {
+    "realtime": Allowance(
+        "end of the 1st working day after the publish",
+        "changes come as business happens, so quiet hours, nights and holidays prove nothing; "
+        "a whole working day without a record means the feed stopped",
+    ),
+    "daily": Allowance(
+        "end of the 1st working day after the publish",
+        "one batch per working day: the next is due by the end of the next working day",
+    ),
+    "weekly": Allowance(
+        "end of the 5th working day after the publish",
+        "a working week; holidays such as 国庆 lengthen it instead of making a batch late",
+    ),
+    "monthly": Allowance(
+        "end of the calendar month after the publish's month",
+        "one batch per month, whenever in the month it comes",
+    ),
+    "quarterly": Allowance(
+        "end of the quarter after the publish's quarter", "one batch per quarter"
+    ),
+    "half-yearly": Allowance(
+        "end of the half-year after the publish's half-year", "one batch per half-year"
+    ),
+    "yearly": Allowance("end of the year after the publish's year", "one batch per year"),
+    "other": Allowance("never", "no declared cycle: nothing to be late against"),
+}
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a resource is next due: ``at`` (aware), with the working-day calendar's caveat."""
+
+    at: dt.datetime
+    certain: bool = True
+    reason: str | None = None
+
+
+def _end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), CHINA_TZ)
+
+
+def _end_of_period(day: dt.date, months: int) -> dt.datetime:
+    """End of the period (of ``months`` months, aligned to the year) after ``day``'s period."""
+    start = (day.month - 1) // months * months  # 0-based first month of day's period
+    first_after_next = day.year * 12 + start + 2 * months  # months since year 0
+    year, month = divmod(first_after_next, 12)
+    return dt.datetime(year, month + 1, 1, tzinfo=CHINA_TZ)
+
+
+def deadline(
+    cycle: UpdateCycle, last: dt.datetime, calendar: WorkdayCalendar | None = None
+) -> Due | None:
+    """When a resource updated ``cycle`` and last published at ``last`` becomes late.
+
+    None for ``other`` (never late). ``last`` is taken in China Standard Time.
+    """
+    day = last.astimezone(CHINA_TZ).date()
+    if cycle in ("realtime", "daily", "weekly"):
+        calendar = calendar or WorkdayCalendar()
+        due = calendar.add_workdays(day, 5 if cycle == "weekly" else 1)
+        return Due(_end_of(due.due), due.certain, due.reason)
+    months = {"monthly": 1, "quarterly": 3, "half-yearly": 6, "yearly": 12}.get(cycle)
+    if months is None:
+        return None
+    return Due(_end_of_period(day, months))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(CHINA_TZ).isoformat() if value is not None else None
+
+
+def freshness_event(
+    resource: Resource, last: dt.datetime | None, due: Due, now: dt.datetime, breached: bool
+) -> dict[str, Any]:
+    return {
+        "resource_code": resource.code,
+        "provider": resource.provider,
+        "update_cycle": resource.update_cycle,
+        "last_publish": _iso(last),
+        "deadline": _iso(due.at),
+        "detected_at": _iso(now),
+        "breached": breached,
+    }
+
+
+def violation_subject(resource: Resource, due: Due) -> str:
+    return f"{resource.code}@{due.at.astimezone(CHINA_TZ).date().isoformat()}"
+
+
+def violation_event(
+    resource: Resource, last: dt.datetime | None, due: Due, now: dt.datetime
+) -> dict[str, Any]:
+    since = f"last published {_iso(last)}" if last else "not published since watched"
+    caveat = f" (deadline uncertain: {due.reason})" if not due.certain else ""
+    return {
+        "kind": "late-provision",
+        "article": "26(2)",
+        "department": resource.provider,
+        "resource_code": resource.code,
+        "subject": violation_subject(resource, due),
+        "at": _iso(now),
+        "detail": (
+            f"{resource.name} ({resource.code}) is updated {resource.update_cycle} "
+            f"({ALLOWANCES[resource.update_cycle].rule}); {since}, so it was due by "
+            f"{_iso(due.at)} and nothing came{caveat}. The provider should publish the "
+            "current data (articles 18, 26(2))"
+        ),
+    }
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), CHINA_TZ)
+
+
+def baseline(
+    resource: Resource, last: dt.datetime | None, watching_since: dt.datetime
+) -> dt.datetime:
+    """The deadline counts from the last publish, else from 发布日期 or watch start (later)."""
+    if last is not None:
+        return last
+    return max(_start_of(resource.publish_date), watching_since)
+
+
+def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp:
+    """Reads every resource topic; writes (and has created) the freshness and violation topics.
+
+    The operator (``context.operator``, 常州市大数据管理局 in the sample catalog) runs the
+    exchange and evaluates the departments (article 26): it reads both.
+    """
+    naming, partitions, replication = context.naming, context.partitions, context.replication
+    freshness_topic, violations_topic = naming.freshness_topic, naming.violations_topic
+    operator = context.operator
+    app_id = naming.app_user(FRESHNESS)
+    topics = {
+        freshness_topic: TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "compact"},
+            "freshness of each resource against its update cycle (articles 18, 26(2)), "
+            "compacted: the newest state per resource",
+        ),
+        violations_topic: violations_topic_spec(partitions, replication),
+    }
+    acls = {
+        acl: f"the operator {operator} watches freshness and violations (article 26)"
+        for topic in (freshness_topic, violations_topic)
+        for acl in consumer_acls(operator, topic)
+    }
+    return StreamApp(
+        app_id=app_id,
+        user=app_id,
+        purpose="checks each resource's last publish against its update cycle (26(2))",
+        reads=tuple(naming.resource_topic(r.code) for r in spec.resources),
+        writes=(freshness_topic, violations_topic),
+        tables=("last_publish", "episodes"),
+        topics=topics,
+        acls=acls,
+    )
+
+
+class _KeyedTable(faust.Table[str, dict[str, Any]]):
+    """A table whose changelog partition comes from its key, not from the current event.
+
+    The timer writes outside any stream event, and every resource's entry must stay in one
+    changelog partition so recovery replays its writes in order. (Faust's ``use_partitioner``
+    would do this but asks the producer's metadata cache, which may not know the changelog
+    topic yet.) CRC-32 is stable across processes, unlike ``hash``.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return zlib.crc32(str(key).encode("utf-8")) % int(self.partitions or 1)
+
+
+def _parse(value: object) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def build(
+    settings: Settings,
+    spec: CatalogSpec,
+    password: str,
+    context: AppContext = DEFAULT_CONTEXT,
+    *,
+    interval: float = 60.0,
+    clock: Clock | None = None,
+    calendar: WorkdayCalendar | None = None,
+    **faust_conf: Any,
+) -> faust.App:
+    """The Faust app; ``clock`` (default: now) is for drills and tests."""
+    now: Clock = clock or (lambda: dt.datetime.now(CHINA_TZ))
+    calendar = calendar or WorkdayCalendar()
+    naming, partitions = context.naming, context.partitions
+    stream_app = needs(spec, context)
+    app_id = stream_app.app_id
+    app = make_app(stream_app, settings, password, partitions=partitions, **faust_conf)
+    by_topic = {naming.resource_topic(r.code): r for r in spec.resources}
+    departments = {d.code: d.id for d in spec.departments}
+    # Keys are resource codes; values JSON (fixed serializers: recovery reads them back).
+    table_conf: dict[str, Any] = {
+        "schema": faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        "partitions": partitions,
+    }
+    # code -> {"at": ISO time of the newest record seen}
+    last_publish = _KeyedTable(app, name="last_publish", beacon=app.tables.beacon, **table_conf)
+    # code -> {"watching_since": ISO, "breached": bool, "deadline": ISO | None}
+    episodes = _KeyedTable(app, name="episodes", beacon=app.tables.beacon, **table_conf)
+    app.tables.add(last_publish)
+    app.tables.add(episodes)
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    out_freshness = app.topic(naming.freshness_topic, **raw)
+    out_violations = app.topic(naming.violations_topic, **raw)
+
+    def last_of(code: str) -> dt.datetime | None:
+        return _parse((last_publish.get(code) or {}).get("at"))
+
+    async def emit(topic: faust.TopicT, key: str, value: Mapping[str, Any]) -> None:
+        body = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        await topic.send(key=key.encode("utf-8"), value=body)
+
+    async def ended(resource: Resource, at: dt.datetime) -> None:
+        """A publish ends a breach episode: say so with the next deadline."""
+        state = episodes.get(resource.code)
+        if not state or not state.get("breached"):
+            return
+        due = deadline(resource.update_cycle, at, calendar)
+        if due is not None:
+            event = freshness_event(resource, at, due, now(), breached=False)
+            await emit(out_freshness, resource.code, event)
+        episodes[resource.code] = {
+            **state,
+            "breached": False,
+            "deadline": _iso(due.at) if due else None,
+        }
+
+    if by_topic:
+        sources = app.topic(*sorted(by_topic), **raw)
+
+        @app.agent(sources, name=f"{app_id}.publishes")
+        async def publishes(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                msg = event.message
+                resource = by_topic.get(msg.topic)
+                if resource is None:
+                    continue
+                at = dt.datetime.fromtimestamp(msg.timestamp, CHINA_TZ)
+                seen = last_of(resource.code)
+                # A replayed older record (after a restart) is no new publish.
+                if seen is None or at > seen:
+                    last_publish[resource.code] = {"at": at.isoformat()}
+                    await ended(resource, at)
+
+    @app.timer(interval, name=f"{app_id}.check")  # type: ignore[untyped-decorator]
+    async def check() -> None:
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return  # tables are still being restored: judging now would misjudge
+        at = now()
+        for resource in spec.resources:
+            state = dict(episodes.get(resource.code) or {})
+            watching = _parse(state.get("watching_since"))
+            if watching is None:
+                watching = at
+                state["watching_since"] = at.isoformat()
+                state.setdefault("breached", False)
+            last = last_of(resource.code)
+            due = deadline(resource.update_cycle, baseline(resource, last, watching), calendar)
+            if due is not None and at >= due.at and not state.get("breached"):
+                # Events first: if the worker dies before the table write, the next worker
+                # repeats the breach (same keys), never loses it.
+                await emit(
+                    out_freshness,
+                    resource.code,
+                    freshness_event(resource, last, due, at, breached=True),
+                )
+                violation = violation_event(resource, last, due, at)
+                await emit(out_violations, f"late-provision:{violation['subject']}", violation)
+                BREACHES.labels(
+                    resource=resource.code,
+                    department=departments.get(resource.provider, resource.provider),
+                ).inc()
+                log.warning("%s: %s", app_id, violation["detail"])
+                state.update(breached=True, deadline=_iso(due.at))
+            if state != episodes.get(resource.code):
+                episodes[resource.code] = state
+
+    return app

@@ -1,0 +1,262 @@
+"""The verification app "govbus-verifier": holders' copies checked against the provider's record.
+
+Topics (named by the context's ``naming``, which namespaces them all):
+
+- reads ``gov.<code>`` (the provider's records, Avro single-object encoded,
+  govbus/vocabulary/wire.py) and ``verify.<code>`` (holders' copies, JSON,
+  producers/observe.py) of every resource the catalog lists holders for. Both are keyed by the
+  one-data-one-source key and have the same partition count, and every govbus producer uses
+  the murmur2 partitioner, so a record and its observations meet in the same partition — the
+  same task and the same table partition;
+- writes detect/settle actions to ``disputes.actions.govbus-verifier`` (its own action topic),
+  keyed by dispute id, for the dispute app (issue 6 shared event format 1);
+- keeps one table, ``verification``: per record (resource code + key) the authoritative
+  values, the latest copy of each holder and the open detected disputes (stream_apps/
+  verification/rules.py documents it). Its changelog restores it after a restart.
+
+Each batch of events is folded through ``Verifier``; the batch's actions are sent and
+*acknowledged* before the table is written, so a crash can only repeat an action (same
+dispute id: the dispute app deduplicates), never record a dispute as open that was not sent.
+Faust flushes the producer before it commits offsets (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from govbus.vocabulary import wire
+from govbus.vocabulary.acls import producer_acls
+from govbus.vocabulary.config import Settings
+from govbus.vocabulary.naming import VERIFIER
+from govbus.vocabulary.spec import CatalogSpec
+from govbus.vocabulary.topology import DesiredStateError, StreamApp, TopicSpec
+from stream_apps.registry import DEFAULT_CONTEXT, AppContext
+from stream_apps.runtime import make_app
+from stream_apps.verification import metrics
+from stream_apps.verification.rules import (
+    Authoritative,
+    Observation,
+    State,
+    Verifier,
+    state_key,
+)
+
+__all__ = ["TABLE", "build", "needs"]
+
+TABLE = "verification"
+LOG = logging.getLogger("govbus.verifier")
+_DAY_MS = 24 * 3600 * 1000
+
+
+def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp:
+    """The verifier's user, topics, tables and ACLs (holders WRITE their observation topics)."""
+    naming, partitions, replication = context.naming, context.partitions, context.replication
+    app_id = naming.app_user(VERIFIER)
+    reads: list[str] = []
+    topics: dict[str, TopicSpec] = {}
+    acls: dict[Any, str] = {}
+    for resource in spec.resources:
+        if not resource.holders:
+            continue
+        obs = naming.observation_topic(resource.code)
+        reads += [naming.resource_topic(resource.code), obs]
+        topics[obs] = TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
+            f"holders' copies of {resource.name} ({resource.code}) for verification, 7 days",
+        )
+        for holder in resource.holders:
+            dept = spec.department(holder.department)
+            if dept is None:
+                raise DesiredStateError(
+                    f"resource {resource.code} ({resource.name}): holder {holder.department} "
+                    "is not a department of the catalog; add the department or fix the holder"
+                )
+            for acl in producer_acls(dept.id, obs):
+                acls[acl] = f"{dept.name} holds items of {resource.name} and sends its copies"
+    actions = naming.dispute_actions_topic(app_id)  # the app acts as its own user
+    topics[actions] = TopicSpec(
+        partitions,
+        replication,
+        {"cleanup.policy": "delete", "retention.ms": "-1"},
+        "disputes the verification app detects and settles; kept as the audit trail",
+    )
+    return StreamApp(
+        app_id=app_id,
+        user=app_id,
+        purpose="multi-source verification: compares holders' copies with the provider's record",
+        reads=tuple(reads),
+        writes=(actions,),
+        tables=(TABLE,),
+        topics=topics,
+        acls=acls,
+    )
+
+
+class _Worker:
+    """The agent's body: routes, decodes, folds a batch through the Verifier, then writes."""
+
+    def __init__(
+        self,
+        spec: CatalogSpec,
+        routes: dict[str, tuple[str, str]],
+        table: Any,
+        actions: Any,
+        clock: Callable[[], dt.datetime],
+        context: AppContext,
+    ) -> None:
+        self.verifier = Verifier(spec, clock=clock, naming=context.naming)
+        self.schemas = wire.SchemaCatalog.build(spec)
+        self.routes = routes  # topic -> ("auth" | "obs", resource code)
+        self.table = table
+        self.actions = actions
+        self.clock = clock
+
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
+        staged: dict[str, tuple[int, State | None]] = {}
+        actions: list[dict[str, Any]] = []
+        for event in events:
+            msg = event.message
+            kind, code = self.routes[msg.topic]
+            try:
+                key = bytes(msg.key).decode() if msg.key is not None else None
+                if key is None:
+                    raise ValueError("the message has no key (the record key is required)")
+                skey = state_key(code, key)
+                state = staged[skey][1] if skey in staged else self.table.data.get(skey)
+                if kind == "auth":
+                    outcome = self.verifier.on_authoritative(
+                        state, self._authoritative(code, key, msg.value)
+                    )
+                else:
+                    outcome = self.verifier.on_observation(
+                        state, self._observation(code, key, msg.value)
+                    )
+                    metrics.OBSERVATIONS_CHECKED.labels(code).inc()
+            except (ValueError, KeyError, TypeError, EOFError) as exc:
+                metrics.REJECTED_EVENTS.labels(msg.topic).inc()
+                LOG.warning(
+                    "skipped %s partition %s offset %s: %s",
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    exc,
+                )
+                continue
+            staged[skey] = (msg.partition, outcome.state)
+            actions += outcome.actions
+        await self._send(actions)
+        # Straight to the producer, not through Faust's send_soon buffer (send_changelog):
+        # that buffer sends one message at a time and lags far behind a batch's writes.
+        changelog = self.table.changelog_topic
+        for skey, (partition, state) in staged.items():
+            if state is None:
+                self.table.data.pop(skey, None)
+            else:
+                self.table.data[skey] = state
+            await changelog.send(
+                key=skey,
+                value=state,
+                partition=partition,
+                key_serializer="json",
+                value_serializer="json" if state is not None else "raw",
+            )
+
+    async def _send(self, actions: list[dict[str, Any]]) -> None:
+        futures = []
+        for action in actions:
+            value = json.dumps(action, ensure_ascii=False).encode()
+            futures.append(await self.actions.send(key=action["dispute_id"].encode(), value=value))
+        if not futures:
+            return
+        await asyncio.gather(*futures)  # acknowledged before the table says "open"
+        now = self.clock()
+        for action in actions:
+            code = action["resource_code"]
+            if action["action"] == "settle":
+                metrics.SETTLEMENTS.labels(code).inc()
+                continue
+            metrics.DETECTIONS.labels(code).inc()
+            observed_at = action["observed"]["event_time"]
+            if observed_at:
+                seen = dt.datetime.fromisoformat(observed_at)
+                if seen.tzinfo is not None:
+                    metrics.DETECTION_SECONDS.observe(max(0.0, (now - seen).total_seconds()))
+
+    def _authoritative(self, code: str, key: str, value: bytes | None) -> Authoritative:
+        resource = self.verifier.plans[code].resource
+        if value is None:
+            return Authoritative(code, key, resource.provider, None, None)
+        _, envelope = wire.read_single_object(value, self.schemas)
+        if envelope["resource_code"] != code:
+            raise ValueError(
+                f"an envelope of resource {envelope['resource_code']} on {code}'s topic"
+            )
+        payload = envelope["payload"]
+        when = envelope["event_time"].isoformat()
+        return Authoritative(code, key, envelope["provider"], when, payload)
+
+    def _observation(self, code: str, key: str, value: bytes | None) -> Observation:
+        if value is None:
+            raise ValueError("an empty observation (observations are never deleted)")
+        data = json.loads(value)
+        if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
+            raise ValueError("not an observation: expected a JSON object with 'values'")
+        if data.get("resource_code") != code:
+            raise ValueError(f"an observation of {data.get('resource_code')} on {code}'s topic")
+        return Observation(code, key, str(data["holder"]), data.get("event_time"), data["values"])
+
+
+def build(
+    settings: Settings,
+    spec: CatalogSpec,
+    password: str,
+    context: AppContext = DEFAULT_CONTEXT,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    batch: int | str = 1000,
+    within: float | str = 0.05,
+    **faust_conf: Any,
+) -> faust.App:
+    """The Faust app. ``faust_conf`` overrides Faust settings.
+
+    ``batch``/``within``: events folded per step, and how long a step waits to fill one.
+    ``clock`` (for drills and tests) stamps the actions' ``at``.
+    """
+    naming, partitions = context.naming, context.partitions
+    app_spec = needs(spec, context)
+    app = make_app(app_spec, settings, password, partitions=partitions, **faust_conf)
+    routes: dict[str, tuple[str, str]] = {}
+    for resource in spec.resources:
+        if resource.holders:
+            routes[naming.resource_topic(resource.code)] = ("auth", resource.code)
+            routes[naming.observation_topic(resource.code)] = ("obs", resource.code)
+    if not routes:
+        raise ValueError(
+            "the catalog lists no holders for any resource: there is nothing to verify "
+            f"(add holders to a resource, or do not run {app_spec.app_id})"
+        )
+    # No key/value types: Faust then serializes keys (str) and values (dicts) as JSON, always,
+    # so recovery decodes what was written (value_type=dict breaks recovery: Faust takes it
+    # for a model and calls dict.from_data).
+    table = app.Table(TABLE, partitions=partitions)
+    source = app.topic(*routes, key_serializer="raw", value_serializer="raw")
+    actions = app.topic(app_spec.writes[0], key_serializer="raw", value_serializer="raw")
+    now = clock or (lambda: dt.datetime.now(dt.UTC))
+    worker = _Worker(spec, routes, table, actions, now, context)
+
+    @app.agent(source, name=f"{app_spec.app_id}.verify")
+    async def verify(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(int(batch), float(within)):  # type: ignore[attr-defined]
+            await worker.process(events)
+
+    return app
