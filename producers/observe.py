@@ -54,12 +54,7 @@ class Observer(Publisher):
 
     def resource(self, resource_code: str) -> Resource:
         """The resource, if this department holds some of its items; else PublishError."""
-        resource = self.spec.resource(resource_code)
-        if resource is None:
-            raise PublishError(
-                f"resource {resource_code} is not in catalog version {self.catalog_version}; "
-                "check the 政务信息资源代码 (`govbus catalog search`)"
-            )
+        resource = self.catalogued(resource_code)
         if self.held(resource) is None:
             holders = ", ".join(h.department for h in resource.holders) or "none"
             raise PublishError(

@@ -217,14 +217,19 @@ class Publisher:
 
     # --- checks ----------------------------------------------------------------------------------
 
-    def resource(self, resource_code: str) -> Resource:
-        """The resource, if this department provides it; else PublishError saying who does."""
+    def catalogued(self, resource_code: str) -> Resource:
+        """The resource of the session's catalog version; else PublishError."""
         resource = self.spec.resource(resource_code)
         if resource is None:
             raise PublishError(
                 f"resource {resource_code} is not in catalog version {self.catalog_version}; "
                 "check the 政务信息资源代码 (`govbus catalog search`)"
             )
+        return resource
+
+    def resource(self, resource_code: str) -> Resource:
+        """The resource, if this department provides it; else PublishError saying who does."""
+        resource = self.catalogued(resource_code)
         if resource.provider != self.department.code:
             provider = self.spec.department(resource.provider)
             who = f"{provider.name} ({provider.id})" if provider else resource.provider

@@ -2,6 +2,9 @@
 
 A broker or database that cannot be had fails every test that needs it, with the reason: no
 test is ever skipped for a missing service (scripts/test.sh and CI provide both).
+
+The integration tests' shared fixtures (a test's own exchange in a namespace of the broker, a
+PostgreSQL database of its own) are in tests/integration/fixtures.py, loaded here as a plugin.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from govbus.broker.cluster import LocalCluster
 from govbus.vocabulary import acls as kafka_acls
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.kafka import admin_client
+
+pytest_plugins = ["tests.integration.fixtures"]
 
 # Another port lets a second test session run beside this one (e.g. CI next to development).
 TEST_BROKER_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))

@@ -48,6 +48,11 @@ def wait_for(futures: Mapping[Any, Future[Any]], what: str, ignore: Iterable[int
             if isinstance(err, KafkaError) and err.code() in ignored:
                 continue
             reason = err.str() if isinstance(err, KafkaError) else str(exc)
+            if not reason:  # a timeout carries no text: say what it means
+                reason = (
+                    f"no answer from the broker within {TIMEOUT:.0f} s; check that it runs "
+                    "(`govbus broker status`) and that bootstrap_servers points at it"
+                )
             errors.append(f"{getattr(key, 'name', key)}: {reason}")
     if errors:
         raise AdminError(f"{what} failed: " + "; ".join(errors))

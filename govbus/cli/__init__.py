@@ -17,7 +17,6 @@ from govbus.broker.classpath import write_lock
 from govbus.broker.cluster import LocalCluster
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
-from govbus.cli.observe import register as register_observe
 from govbus.cli.publish import register as register_publish
 from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
@@ -193,7 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     register_subscribe(sub)
     register_share(sub)
     register_disputes(sub)
-    register_observe(sub)
     register_stream_apps(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(

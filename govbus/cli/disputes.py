@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from govbus.cli.options import add_password_file_option
 from govbus.cli.session import department_session
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import NAMING
@@ -160,13 +161,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     top = sub.add_parser("disputes", help="doubtful or wrong data (article 19): act and watch")
     dsub = top.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def password(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--password-file",
-            type=Path,
-            help="the password (default <state_dir>/secrets/departments/<id>.password)",
-        )
-
     p = dsub.add_parser("file", help="a consumer department files a doubt about a record")
     p.add_argument("resource", help="政务信息资源代码")
     p.add_argument("key", help="the record's one-data-one-source key")
@@ -174,13 +168,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--reason", required=True, help="what is doubtful and why")
     p.add_argument("--item", help="the info item in doubt (default: the whole record)")
     p.add_argument("--evidence", help="a reference to the evidence (document number, URL)")
-    password(p)
+    add_password_file_option(p)
     p.set_defaults(handler=_file)
 
     p = dsub.add_parser("ack", help="the provider acknowledges a dispute (verification begins)")
     p.add_argument("id", help="dispute id")
     p.add_argument("--department", required=True, help="the provider's id")
-    password(p)
+    add_password_file_option(p)
     p.set_defaults(handler=_ack)
 
     p = dsub.add_parser("resolve", help="the provider resolves an acknowledged dispute")
@@ -194,7 +188,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="for corrected: where the corrected record is on the resource topic",
     )
     p.add_argument("--corrected-trace-id", help="for corrected: the corrected record's trace id")
-    password(p)
+    add_password_file_option(p)
     p.set_defaults(handler=_resolve)
 
     def reader(p: argparse.ArgumentParser, *, filters: bool = True) -> None:
@@ -209,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             p.add_argument("--resource", help="only this resource")
             p.add_argument("--department", help="only disputes involving this department id")
             p.add_argument("--state", choices=STATES)
-        password(p)
+        add_password_file_option(p)
 
     p = dsub.add_parser("list", help="the disputes you may read, newest state of each")
     reader(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.metrics import serve
@@ -36,3 +37,12 @@ def serve_option(port: int | None) -> None:
             serve(port)
         except OSError as exc:  # the port is taken or not ours to bind; the message says which
             raise UserError(str(exc)) from None
+
+
+def add_password_file_option(parser: argparse.ArgumentParser) -> None:
+    """``--password-file`` of a command that acts as a department."""
+    parser.add_argument(
+        "--password-file",
+        type=Path,
+        help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
+    )

@@ -1,7 +1,10 @@
-"""`govbus publish`: a providing department publishes a records file of one resource.
+"""`govbus publish` and `govbus observe`: a department sends a records file of one resource.
+
+`publish`: the providing department publishes the resource's records. `observe`: a holding
+department sends its copies of some of the resource's items for verification.
 
 Exit status: 0 all records delivered, 2 some records dead-lettered (the rest delivered),
-1 publishing refused or a delivery failed.
+1 refused (not the provider, not a holder) or a delivery failed.
 """
 
 from __future__ import annotations
@@ -9,15 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from govbus.cli.options import add_encoding_option, add_port_option, serve_option
+from govbus.cli.options import (
+    add_encoding_option,
+    add_password_file_option,
+    add_port_option,
+    serve_option,
+)
 from govbus.cli.session import department_session
 from govbus.vocabulary.config import Settings
+from producers.observe import Observer
 from producers.publisher import Publisher, PublishError, read_records
-
-if TYPE_CHECKING:  # the CLI imports Kafka clients only when a command runs
-    from producers.publisher import Publisher
 
 __all__ = ["register"]
 
@@ -57,18 +62,16 @@ def send_file(
     return 2 if report.dead_lettered else 0
 
 
-def _publish(args: argparse.Namespace, settings: Settings) -> int:
+def _send(args: argparse.Namespace, settings: Settings) -> int:
+    """`publish` as the provider, or `observe` as a holder (``args.kind``)."""
     session = department_session(settings, args.department, args.password_file)
     serve_option(args.metrics_port)
-    with Publisher(session) as publisher:
-        return send_file(
-            publisher,
-            args.resource,
-            args.file,
-            "publish",
-            f"(catalog version {session.catalog_version})",
-            args.encoding,
-        )
+    if args.kind == "publish":
+        sender, heading = Publisher(session), f"(catalog version {session.catalog_version})"
+    else:
+        sender, heading = Observer(session), f"copies held by {args.department}"
+    with sender:
+        return send_file(sender, args.resource, args.file, args.kind, heading, args.encoding)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -90,10 +93,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="records: .jsonl (one JSON object per line) or .csv (header of item codes)",
     )
     add_encoding_option(p)
-    p.add_argument(
-        "--password-file",
-        type=Path,
-        help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
-    )
+    add_password_file_option(p)
     add_port_option(p)
-    p.set_defaults(handler=_publish)
+    p.set_defaults(handler=_send, kind="publish")
+
+    p = sub.add_parser(
+        "observe",
+        help="send a holder department's copies of a resource's items for verification",
+        description=(
+            "Validate each copy (only the items the catalog says the department holds, plus the "
+            "key items) and send it to the resource's observation topic, where the verification "
+            "app compares it with the provider's record. Exit status 0: all delivered, 2: some "
+            "dead-lettered, 1: refused or a delivery failed."
+        ),
+    )
+    p.add_argument("resource", metavar="RESOURCE", help="政务信息资源代码")
+    p.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="copies: .jsonl (one JSON object per line) or .csv (header of item codes)",
+    )
+    add_encoding_option(p)
+    p.add_argument("--department", required=True, help="the holding department's id")
+    add_password_file_option(p)
+    add_port_option(p)
+    p.set_defaults(handler=_send, kind="observe")

@@ -8,10 +8,9 @@ import decimal
 import json
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
-from govbus.cli.options import add_port_option, serve_option
+from govbus.cli.options import add_password_file_option, add_port_option, serve_option
 from govbus.cli.session import department_session
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.subscribe.consumer import PURPOSES, VIEWS, Record, Subscriber
@@ -105,11 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="mark records with an open dispute (article 19) from gov.<code>.status",
     )
-    p.add_argument(
-        "--password-file",
-        type=Path,
-        help="the department's password (default <state_dir>/secrets/departments/<id>.password)",
-    )
+    add_password_file_option(p)
     add_port_option(p)
     p.set_defaults(handler=_consume)
 

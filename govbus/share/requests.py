@@ -21,8 +21,9 @@ Actors are department ids (their principals on the bus); the operator is the coo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
@@ -319,10 +320,7 @@ class ShareRequests:
         A date means "until the end of that day" (China time). ``items`` may narrow the scope.
         """
         at = utc(now)
-        spec = self.store.current()
-        with self.store.connect() as conn, conn.begin():
-            row = self._lock_request(conn, request_id)
-            what = _request_name(row)
+        with self._locked(request_id) as (conn, row, what, spec):
             if row.state not in _ANSWERABLE:
                 raise ShareError(f"{what} is {row.state}, not pending: it cannot be approved")
             provider = self._provider_actor(spec, row, actor, "approve")
@@ -382,10 +380,7 @@ class ShareRequests:
         self, request_id: int, actor: str, reason: str, now: dt.datetime | None = None
     ) -> ShareRequest:
         at = utc(now)
-        spec = self.store.current()
-        with self.store.connect() as conn, conn.begin():
-            row = self._lock_request(conn, request_id)
-            what = _request_name(row)
+        with self._locked(request_id) as (conn, row, what, spec):
             if row.state not in _ANSWERABLE:
                 raise ShareError(f"{what} is {row.state}, not pending: it cannot be denied")
             provider = self._provider_actor(spec, row, actor, "deny")
@@ -504,10 +499,7 @@ class ShareRequests:
     ) -> ShareStep:
         """Close the current step as failed (``note`` says why) and open the next level."""
         at = utc(now)
-        spec = self.store.current()
-        with self.store.connect() as conn, conn.begin():
-            row = self._lock_request(conn, request_id)
-            what = _request_name(row)
+        with self._locked(request_id) as (conn, row, what, spec):
             if not note.strip():
                 raise ShareError(f"{what}: say why the current step failed (--note)")
             step = _latest_step(conn, row.id)
@@ -576,10 +568,7 @@ class ShareRequests:
         An agreement returns the request to its provider as ``agreed``, to approve.
         """
         at = utc(now)
-        spec = self.store.current()
-        with self.store.connect() as conn, conn.begin():
-            row = self._lock_request(conn, request_id)
-            what = _request_name(row)
+        with self._locked(request_id) as (conn, row, what, spec):
             step = _latest_step(conn, row.id)
             if step is None or step.state != "open":
                 raise ShareError(f"{what} has no open negotiation or coordination step")
@@ -747,24 +736,12 @@ class ShareRequests:
         return out
 
     def steps(self, request_id: int) -> list[ShareStep]:
-        with self.store.connect() as conn:
-            rows = conn.execute(
-                sa.select(ShareStepRow)
-                .where(ShareStepRow.request == request_id)
-                .order_by(ShareStepRow.id)
-            ).all()
-        return [_step(r) for r in rows]
+        return [_step(r) for r in self._rows_of(ShareStepRow, request_id)]
 
     def history(self, request_id: int) -> list[ShareEvent]:
         """Every event of the request (and its grant), in order."""
         self.request(request_id)  # says so if it does not exist
-        with self.store.connect() as conn:
-            rows = conn.execute(
-                sa.select(ShareEventRow)
-                .where(ShareEventRow.request == request_id)
-                .order_by(ShareEventRow.id)
-            ).all()
-        return [_event_view(r) for r in rows]
+        return [_event_view(r) for r in self._rows_of(ShareEventRow, request_id)]
 
     def grant_history(self, grant_id: int) -> list[ShareEvent]:
         """The grant's full history: its request's submission and answer, then the grant's."""
@@ -796,6 +773,14 @@ class ShareRequests:
 
     # --- helpers ----------------------------------------------------------------------------
 
+    def _rows_of(
+        self, table: type[ShareStepRow] | type[ShareEventRow], request_id: int
+    ) -> list[Any]:
+        """A request's steps or events, in the order they happened."""
+        with self.store.connect() as conn:
+            query = sa.select(table).where(table.request == request_id).order_by(table.id)
+            return list(conn.execute(query).all())
+
     def _deadline(self, row: Any) -> Deadline:
         if row.due_certain:
             return Deadline(row.due, True, None)
@@ -815,6 +800,17 @@ class ShareRequests:
 
     def _answer_workdays(self, row: Any, at: dt.datetime) -> int:
         return self.calendar.workdays_between(china_day(row.submitted_at), china_day(at)).days
+
+    @contextlib.contextmanager
+    def _locked(
+        self, request_id: int
+    ) -> Iterator[tuple[sa.Connection, sa.Row[Any], str, CatalogSpec]]:
+        """One transaction on the request: its row locked (FOR UPDATE where the database has
+        it), its name for messages, and the current catalog the answer is checked against."""
+        spec = self.store.current()
+        with self.store.connect() as conn, conn.begin():
+            row = self._lock_request(conn, request_id)
+            yield conn, row, _request_name(row), spec
 
     def _lock_request(self, conn: sa.Connection, request_id: int) -> Any:
         # FOR UPDATE (PostgreSQL): concurrent answers to one request queue up here.

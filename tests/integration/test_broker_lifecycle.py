@@ -18,7 +18,7 @@ from govbus.broker.cluster import BrokerError, LocalCluster
 from govbus.vocabulary import acls as kafka_acls
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings, load_settings
-from tests.integration.test_broker_security import consume_until, produce_one
+from tests.integration.fixtures import consume_until, produce_one
 
 pytestmark = pytest.mark.kafka
 

@@ -7,41 +7,17 @@ cannot connect at all.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
 from tests.conftest import Department
+from tests.integration.fixtures import consume_until, produce_one
 
 pytestmark = pytest.mark.kafka
-
-
-def produce_one(producer: Producer, topic: str, value: bytes) -> None:
-    """Produce and flush; raise the delivery error if the broker refused it."""
-    errors: list[KafkaError] = []
-    producer.produce(topic, value=value, on_delivery=lambda err, _m: err and errors.append(err))
-    assert producer.flush(30) == 0, "record not acknowledged within 30 s"
-    if errors:
-        raise KafkaException(errors[0])
-
-
-def consume_until(consumer: Consumer, topic: str, want: int, seconds: float = 30) -> list[bytes]:
-    """Poll until `want` records arrive; raise the first error the broker reports."""
-    consumer.subscribe([topic])
-    got: list[bytes] = []
-    deadline = time.monotonic() + seconds
-    while len(got) < want and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            continue
-        if msg.error():
-            raise KafkaException(msg.error())
-        got.append(msg.value())
-    return got
 
 
 def _group(dept: Department) -> str:

@@ -8,23 +8,16 @@ a provider, a consumer, and one resource of each share type.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from govbus.reconcile.desired import desired_state
 from govbus.vocabulary import kafka as kafka_clients
-from govbus.vocabulary.config import Settings
-from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
 from tests.conftest import REPO
 from tests.factories import person_resource
-from tests.integration.app_namespace import Namespace, clean, reconcile
+from tests.integration.fixtures import Exchange
 
 pytestmark = pytest.mark.kafka
 
@@ -32,19 +25,10 @@ KCAT = REPO / "scripts" / "kcat.sh"
 ITEMS = (InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),)
 
 
-@dataclasses.dataclass
-class World:
-    settings: Settings
-    passwords: PasswordStore
-    provider: str
-    consumer: str
-    topics: dict[str, str]  # share type -> topic
-
-
 @pytest.fixture
-def world(kafka_settings: Settings, admin: AdminClient, tmp_path: Path) -> Iterator[World]:
-    ns = Namespace()
-    provider, consumer = ns.department("provider", 1), ns.department("consumer", 2)
+def exchange(exchange: Exchange) -> Exchange:
+    """The shared fixture, reconciled: a provider of one resource of each share type."""
+    provider, consumer = exchange.department("provider", 1), exchange.department("consumer", 2)
 
     def resource(share_type: str, front: str, serial: int, **extra: object) -> Resource:
         return person_resource(
@@ -62,45 +46,44 @@ def world(kafka_settings: Settings, admin: AdminClient, tmp_path: Path) -> Itera
         ),
         resource("none", "30102", 3, legal_basis="《测试法》第一条"),
     )
-    spec = CatalogSpec(departments=(provider, consumer), resources=resources)
-    passwords = PasswordStore(tmp_path / "state")
-    desired = desired_state(spec, partitions=1, naming=ns.naming, platform_apps=False)
-    reconcile(admin, ns, desired, passwords)
-    topics = {r.share_type: ns.naming.resource_topic(r.code) for r in resources}
-    try:
-        yield World(kafka_settings, passwords, provider.id, consumer.id, topics)
-    finally:
-        clean(admin, ns)
+    exchange.spec = CatalogSpec(departments=(provider, consumer), resources=resources)
+    exchange.reconcile()
+    return exchange
 
 
-def kcat(world: World, user: str, *args: str, stdin: str | None = None) -> str:
+def topics(ex: Exchange) -> dict[str, str]:
+    """Share type -> its resource's topic."""
+    return {r.share_type: ex.naming.resource_topic(r.code) for r in ex.spec.resources}
+
+
+def kcat(ex: Exchange, user: str, *args: str, stdin: str | None = None) -> str:
     """Run Debian's kcat as ``user``; its output and log lines together."""
     cmd = [
         "bash",
         str(KCAT),
         "-b",
-        kafka_clients.bootstrap_of(world.settings),
+        kafka_clients.bootstrap_of(ex.settings),
         "-X",
-        f"security.protocol={world.settings.security_protocol}",
+        f"security.protocol={ex.settings.security_protocol}",
         "-X",
-        f"sasl.mechanism={world.settings.sasl_mechanism}",
+        f"sasl.mechanism={ex.settings.sasl_mechanism}",
         "-X",
         f"sasl.username={user}",
         "-X",
-        f"sasl.password={world.passwords(user)}",
+        f"sasl.password={ex.secrets(user)}",
         *args,
     ]
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
     return proc.stdout + proc.stderr
 
 
-def produce(world: World, user: str, topic: str, line: str) -> str:
+def produce(ex: Exchange, user: str, topic: str, line: str) -> str:
     # Resource topics are compacted: every record needs a key ("key:value" with -K :).
-    return kcat(world, user, "-P", "-K", ":", "-t", topic, stdin=f"k-{line}:{line}\n")
+    return kcat(ex, user, "-P", "-K", ":", "-t", topic, stdin=f"k-{line}:{line}\n")
 
 
-def consume(world: World, user: str, topic: str) -> str:
-    return kcat(world, user, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%s\n")
+def consume(ex: Exchange, user: str, topic: str) -> str:
+    return kcat(ex, user, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%s\n")
 
 
 def test_it_is_debians_kcat() -> None:
@@ -110,29 +93,31 @@ def test_it_is_debians_kcat() -> None:
     assert tuple(int(p) for p in version.split(".")[:2]) >= (2, 6), version
 
 
-def test_provider_writes_and_reads_every_own_resource(world: World) -> None:
-    for share_type, topic in world.topics.items():
+def test_provider_writes_and_reads_every_own_resource(exchange: Exchange) -> None:
+    provider = exchange.id("provider")
+    for share_type, topic in topics(exchange).items():
         mark = f"{share_type}-{uuid.uuid4().hex[:6]}"
-        out = produce(world, world.provider, topic, mark)
+        out = produce(exchange, provider, topic, mark)
         assert "failed" not in out.lower(), out
-        assert mark in consume(world, world.provider, topic).splitlines()
+        assert mark in consume(exchange, provider, topic).splitlines()
 
 
-def test_consumer_reads_unconditional_only_and_writes_nothing(world: World) -> None:
-    for share_type, topic in world.topics.items():
-        assert "failed" not in produce(world, world.provider, topic, f"from-{share_type}").lower()
-    readable = consume(world, world.consumer, world.topics["unconditional"])
+def test_consumer_reads_unconditional_only_and_writes_nothing(exchange: Exchange) -> None:
+    provider, consumer, by_type = exchange.id("provider"), exchange.id("consumer"), topics(exchange)
+    for share_type, topic in by_type.items():
+        assert "failed" not in produce(exchange, provider, topic, f"from-{share_type}").lower()
+    readable = consume(exchange, consumer, by_type["unconditional"])
     assert "from-unconditional" in readable.splitlines(), readable
     for share_type in ("conditional", "none"):
-        refused = consume(world, world.consumer, world.topics[share_type])
+        refused = consume(exchange, consumer, by_type[share_type])
         assert "Topic authorization failed" in refused, refused
         assert f"from-{share_type}" not in refused.splitlines()
-    for topic in world.topics.values():
-        refused = produce(world, world.consumer, topic, "not mine")
+    for topic in by_type.values():
+        refused = produce(exchange, consumer, topic, "not mine")
         assert "Delivery failed" in refused and "Topic authorization failed" in refused, refused
 
 
-def test_wrong_password_is_refused(world: World) -> None:
-    world.passwords = lambda user: "wrong"  # type: ignore[assignment,method-assign]
-    out = consume(world, world.consumer, world.topics["unconditional"])
+def test_wrong_password_is_refused(exchange: Exchange) -> None:
+    exchange.secrets = lambda user: "wrong"
+    out = consume(exchange, exchange.id("consumer"), topics(exchange)["unconditional"])
     assert "SASL authentication error" in out, out
