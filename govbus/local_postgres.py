@@ -139,6 +139,7 @@ class LocalPostgres:
         return (self.data / "postmaster.pid").is_file() and _port_open(self.port)
 
     def create_database(self, name: str) -> None:
+        # Deferred: psycopg costs 0.2 s of start-up, and only `postgres start` needs it here.
         import psycopg
 
         url = f"postgresql://govbus:govbus@127.0.0.1:{self.port}/postgres"
