@@ -13,6 +13,7 @@ from govbus.vocabulary.naming import FRESHNESS_TOPIC, NAMING, VIOLATIONS_TOPIC, 
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, UpdateCycle
 from govbus.vocabulary.topology import violations_topic_spec
 from stream_apps.freshness import app as freshness
+from stream_apps.freshness import rules
 from stream_apps.registry import AppContext
 from tests.factories import person_resource
 
@@ -42,39 +43,39 @@ def cst(*args: int) -> dt.datetime:
     ],
 )
 def test_deadline_per_cycle(cycle: UpdateCycle, last: dt.datetime, due: dt.datetime) -> None:
-    got = freshness.deadline(cycle, last)
+    got = rules.deadline(cycle, last)
     assert got is not None
     assert got.at == due
     assert got.certain
 
 
 def test_other_cycle_is_never_late_and_every_cycle_has_a_documented_allowance() -> None:
-    assert freshness.deadline("other", cst(2000, 1, 1)) is None
-    assert set(freshness.ALLOWANCES) == set(get_args(UpdateCycle))
-    assert all(a.rule and a.reason for a in freshness.ALLOWANCES.values())
+    assert rules.deadline("other", cst(2000, 1, 1)) is None
+    assert set(rules.ALLOWANCES) == set(get_args(UpdateCycle))
+    assert all(a.rule and a.reason for a in rules.ALLOWANCES.values())
 
 
 def test_publish_time_is_taken_in_china_time() -> None:
     # 17:00 UTC Thursday is 01:00 Friday in Changzhou.
     late_thursday_utc = dt.datetime(2025, 3, 6, 17, tzinfo=dt.UTC)
-    got = freshness.deadline("daily", late_thursday_utc)
+    got = rules.deadline("daily", late_thursday_utc)
     assert got is not None and got.at == cst(2025, 3, 11)
 
 
 def test_silent_resource_counts_from_the_later_of_publish_date_and_watch_start() -> None:
     watching = cst(2025, 3, 3, 8)
-    assert freshness.baseline(RESOURCE, None, watching) == watching  # catalogued 2024
+    assert rules.baseline(RESOURCE, None, watching) == watching  # catalogued 2024
     later = dataclasses.replace(RESOURCE, publish_date=dt.date(2025, 6, 1))
-    assert freshness.baseline(later, None, watching) == cst(2025, 6, 1)
+    assert rules.baseline(later, None, watching) == cst(2025, 6, 1)
     published = cst(2025, 3, 1)
-    assert freshness.baseline(RESOURCE, published, watching) == published
+    assert rules.baseline(RESOURCE, published, watching) == published
 
 
 def test_events_have_the_shared_format() -> None:
     last, now = cst(2025, 3, 7, 10), cst(2025, 3, 12, 9)
-    due = freshness.deadline("daily", last)
+    due = rules.deadline("daily", last)
     assert due is not None
-    event = freshness.freshness_event(RESOURCE, last, due, now, breached=True)
+    event = rules.freshness_event(RESOURCE, last, due, now, breached=True)
     assert event == {
         "resource_code": RESOURCE.code,
         "provider": RESOURCE.provider,
@@ -84,7 +85,7 @@ def test_events_have_the_shared_format() -> None:
         "detected_at": "2025-03-12T09:00:00+08:00",
         "breached": True,
     }
-    violation = freshness.violation_event(RESOURCE, last, due, now)
+    violation = rules.violation_event(RESOURCE, last, due, now)
     assert violation["kind"] == "late-provision" and violation["article"] == "26(2)"
     assert violation["department"] == RESOURCE.provider
     assert violation["subject"] == f"{RESOURCE.code}@2025-03-11"
