@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
@@ -41,29 +38,9 @@ def sample() -> CatalogSpec:
 
 
 @pytest.fixture
-def store(pg_dsn: str) -> Iterator[CatalogStore]:
-    url = sa.make_url(pg_dsn)
-    name = f"catalog_{uuid.uuid4().hex[:12]}"
-    # CREATE/DROP DATABASE cannot run in a transaction, hence autocommit on the server's own db.
-    server = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        from tests.conftest import unavailable
-
-        server.dispose()
-        unavailable(f"PostgreSQL at {url.render_as_string()} is not reachable: {exc}")
-    s = CatalogStore(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        assert s.engine.dialect.name == "postgresql"
-        s.migrate()
-        yield s
-    finally:
-        s.dispose()
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
+def store(pg_store: CatalogStore) -> CatalogStore:
+    """The shared ``pg_store``: an empty, migrated catalog on a database of the test's own."""
+    return pg_store
 
 
 def test_sql_users_can_ask_who_holds_what(store: CatalogStore, sample: CatalogSpec) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import uuid
 from pathlib import Path
@@ -26,7 +27,6 @@ def console(
     settings: Settings,
     tmp_path: Path,
     dept: Department,
-    password: str,
     tool: str,
     *args: str,
     stdin: str | None = None,
@@ -37,7 +37,7 @@ def console(
         f"security.protocol={settings.security_protocol}\n"
         f"sasl.mechanism={settings.sasl_mechanism}\n"
         "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{dept.user}" password="{password}";\n',
+        f'username="{dept.user}" password="{dept.password}";\n',
         encoding="utf-8",
     )
     config_flag = "--producer.config" if tool == PRODUCER else "--consumer.config"
@@ -56,29 +56,30 @@ def console(
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=90, check=False)
 
 
-def consume_args(topic: str, dept: Department, want: int) -> list[str]:
-    return [
-        "--topic",
-        topic,
-        "--group",
-        f"{dept.user}.console",
-        "--from-beginning",
-        "--max-messages",
-        str(want),
-        "--timeout-ms",
-        "20000",
-    ]
+def produce(
+    settings: Settings, tmp_path: Path, dept: Department, topic: str, lines: str
+) -> subprocess.CompletedProcess[str]:
+    """The console producer as ``dept``, sending ``lines`` to ``topic``."""
+    return console(settings, tmp_path, dept, PRODUCER, "--topic", topic, stdin=lines)
+
+
+def consume(
+    settings: Settings, tmp_path: Path, dept: Department, topic: str, want: int
+) -> subprocess.CompletedProcess[str]:
+    """The console consumer as ``dept`` in a group of its own, from the beginning, until
+    ``want`` records or 20 s without one."""
+    args = ["--topic", topic, "--group", f"{dept.user}.console", "--from-beginning",
+            "--max-messages", str(want), "--timeout-ms", "20000"]  # fmt: skip
+    return console(settings, tmp_path, dept, CONSUMER, *args)
 
 
 def test_owner_produces_and_consumes_with_kafkas_console_tools(
     kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
     topic, a, _ = owned_topic
-    sent = console(
-        kafka_settings, tmp_path, a, a.password, PRODUCER, "--topic", topic, stdin="甲\n乙\n"
-    )
+    sent = produce(kafka_settings, tmp_path, a, topic, "甲\n乙\n")
     assert sent.returncode == 0, sent.stderr
-    got = console(kafka_settings, tmp_path, a, a.password, CONSUMER, *consume_args(topic, a, 2))
+    got = consume(kafka_settings, tmp_path, a, topic, 2)
     assert got.returncode == 0, got.stderr
     assert got.stdout.splitlines() == ["甲", "乙"]
 
@@ -87,9 +88,7 @@ def test_other_department_cannot_write(
     kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
     topic, _, b = owned_topic
-    proc = console(
-        kafka_settings, tmp_path, b, b.password, PRODUCER, "--topic", topic, stdin="not mine\n"
-    )
+    proc = produce(kafka_settings, tmp_path, b, topic, "not mine\n")
     # The tools log errors through log4j's default console appender, on stdout.
     assert "TopicAuthorizationException" in proc.stdout + proc.stderr, proc
 
@@ -98,11 +97,9 @@ def test_other_department_cannot_read(
     kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
     topic, a, b = owned_topic
-    sent = console(
-        kafka_settings, tmp_path, a, a.password, PRODUCER, "--topic", topic, stdin="secret\n"
-    )
+    sent = produce(kafka_settings, tmp_path, a, topic, "secret\n")
     assert sent.returncode == 0, sent.stderr
-    proc = console(kafka_settings, tmp_path, b, b.password, CONSUMER, *consume_args(topic, b, 1))
+    proc = consume(kafka_settings, tmp_path, b, topic, 1)
     # The console consumer exits 0 even when refused; what it read and logged tells.
     assert "secret" not in proc.stdout.splitlines()
     assert "Processed a total of 0 messages" in proc.stderr
@@ -113,6 +110,6 @@ def test_wrong_password_fails_authentication(
     kafka_settings: Settings, tmp_path: Path, owned_topic: tuple[str, Department, Department]
 ) -> None:
     topic, a, _ = owned_topic
-    proc = console(kafka_settings, tmp_path, a, "wrong", CONSUMER, *consume_args(topic, a, 1))
+    proc = consume(kafka_settings, tmp_path, dataclasses.replace(a, password="wrong"), topic, 1)
     assert "Processed a total of 0 messages" in proc.stderr
     assert "SaslAuthenticationException" in proc.stdout + proc.stderr, proc

@@ -12,17 +12,14 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,19 +28,20 @@ from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.cli.publish import register
 from govbus.vocabulary import acls, metrics, wire
-from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
-from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
-from govbus.vocabulary.naming import NAMING, Naming
-from govbus.vocabulary.session import DepartmentSession
-from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.identifiers import uscc_check_char
+from govbus.vocabulary.naming import NAMING
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource
 from producers.publisher import Publisher, PublishError
 from tests.conftest import Department as User
+from tests.factories import PROVIDER as CODE_A
+from tests.factories import person_resource
+from tests.integration.fixtures import Exchange
+from tests.integration.fixtures import citizen_id as citizen
 
 pytestmark = pytest.mark.kafka
 
 CST = dt.timezone(dt.timedelta(hours=8))
-CODE_A = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
 CODE_B = "11320400MB0147045" + uscc_check_char("11320400MB0147045")
 ITEMS = (
     InfoItem("公民身份号码", "citizen_id", "C", 18, required=True, sensitivity="sensitive"),
@@ -54,116 +52,70 @@ ITEMS = (
 CATALOG_VERSION = 5
 
 
-def citizen(n: int) -> str:
-    body = f"32040219900101{n:03d}"
-    return body + citizen_id_check_digit(body)
-
-
 def resource(serial: str) -> Resource:
-    return Resource(
-        code=f"10101/{CODE_A}-{serial}",
-        name=f"人口信息{serial}",
-        provider=CODE_A,
-        abstract="常住人口的基本信息",
-        format="database",
-        category=("人口", "户籍"),
-        items=ITEMS,
-        key=ResourceKey(("citizen_id",), "natural-person"),
-        share_type="unconditional",
-        update_cycle="daily",
-        publish_date=dt.date(2024, 1, 1),
-    )
-
-
-@dataclass
-class World:
-    settings: Settings
-    provider: User
-    spec: CatalogSpec
-    naming: Naming  # the test's own namespace
-    resource: Resource  # its topic exists and the provider may write it
-    unwritable: Resource  # its topic exists, but the provider holds no WRITE ACL on it
-    other_id: str  # a registered department that provides nothing
-
-    @property
-    def topic(self) -> str:
-        return self.naming.resource_topic(self.resource.code)
-
-    def publisher(self, dept_id: str | None = None, password: str | None = None) -> Publisher:
-        return Publisher(
-            DepartmentSession(
-                self.settings,
-                dept_id or self.provider.user,
-                password or self.provider.password,
-                self.spec,
-                catalog_version=CATALOG_VERSION,
-                naming=self.naming,
-            )
-        )
-
-    def consume(self, topic: str, want: int) -> list[Message]:
-        """Poll until ``want`` records arrive (30 s at most); raise the first broker error."""
-        group = f"{self.provider.user}.{uuid.uuid4().hex[:6]}"
-        consumer = kafka_clients.consumer(
-            self.settings, self.provider.user, self.provider.password, group
-        )
-        got: list[Message] = []
-        try:
-            consumer.subscribe([topic])
-            deadline = time.monotonic() + 30
-            while len(got) < want and time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None:
-                    continue
-                if msg.error():
-                    raise KafkaException(msg.error())
-                got.append(msg)
-        finally:
-            consumer.close()
-        return got
-
-    def end_offset(self, topic: str) -> int:
-        consumer = kafka_clients.consumer(
-            self.settings, self.provider.user, self.provider.password, f"{self.provider.user}.w"
-        )
-        try:
-            return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)[1])
-        finally:
-            consumer.close()
+    """A population resource of 市民政局 (CODE_A)."""
+    return person_resource(ITEMS, code=f"10101/{CODE_A}-{serial}", name=f"人口信息{serial}")
 
 
 @pytest.fixture
-def world(
-    kafka_settings: Settings, admin: AdminClient, department: Callable[[str], User]
-) -> Iterator[World]:
-    provider = department("prov")
-    other_id = f"t-other-{uuid.uuid4().hex[:6]}"
-    naming = Naming(f"t{uuid.uuid4().hex[:8]}.")
-    spec = CatalogSpec(
+def exchange(exchange: Exchange, admin: AdminClient) -> Exchange:
+    """The shared fixture, its topics and ACLs made by hand: the provider ``prov`` (市民政局)
+    may write its first resource's topic and its dead-letter topic, and only read the second's
+    (``unwritable``); ``other`` (市卫健委) is registered, provides nothing and has no user."""
+    provider = exchange.id("prov")
+    exchange.add_user(provider)
+    exchange.spec = CatalogSpec(
         departments=(
-            Department(provider.user, CODE_A, "市民政局", "city", "320400"),
-            Department(other_id, CODE_B, "市卫健委", "city", "320400"),
+            Department(provider, CODE_A, "市民政局", "city", "320400"),
+            Department(exchange.id("other"), CODE_B, "市卫健委", "city", "320400"),
         ),
         resources=(resource("000001"), resource("000002")),
     )
-    w = World(kafka_settings, provider, spec, naming, *spec.resources, other_id)
-    dlq = naming.dlq_topic(provider.user)
-    topics = [w.topic, naming.resource_topic(w.unwritable.code), dlq]
-    for topic in topics:
-        kafka_admin.create_topic(admin, topic, partitions=1)
+    dlq = exchange.naming.dlq_topic(provider)
+    topics = [topic(exchange), exchange.naming.resource_topic(unwritable(exchange).code), dlq]
+    for name in topics:
+        kafka_admin.create_topic(admin, name, partitions=1)
     kafka_admin.create_acls(
         admin,
-        acls.producer_acls(provider.user, w.topic)
-        + acls.consumer_acls(provider.user, w.topic)
-        + acls.producer_acls(provider.user, dlq)
-        + acls.consumer_acls(provider.user, dlq)
+        acls.producer_acls(provider, topics[0])
+        + acls.consumer_acls(provider, topics[0])
+        + acls.producer_acls(provider, dlq)
+        + acls.consumer_acls(provider, dlq)
         # READ only: it may look at the unwritable topic, not write it.
-        + acls.consumer_acls(provider.user, topics[1])
-        + acls.group_prefix_acls(provider.user, f"{provider.user}."),
+        + acls.consumer_acls(provider, topics[1])
+        + acls.group_prefix_acls(provider, f"{provider}."),
     )
-    yield w
-    for topic in topics:  # the department fixture removes the user and its ACLs
-        kafka_admin.delete_topic(admin, topic)
+    return exchange
+
+
+def topic(ex: Exchange) -> str:
+    """The first resource's: it exists and the provider may write it."""
+    return ex.naming.resource_topic(ex.resource.code)
+
+
+def unwritable(ex: Exchange) -> Resource:
+    """Its topic exists, but the provider holds no WRITE ACL on it."""
+    return ex.spec.resources[1]
+
+
+def publishing(ex: Exchange, dept_id: str | None = None, password: str | None = None) -> Publisher:
+    session = ex.session(
+        dept_id or ex.id("prov"), password=password, catalog_version=CATALOG_VERSION
+    )
+    return Publisher(session)
+
+
+def consume(ex: Exchange, topic: str, want: int) -> list[Message]:
+    """``want`` records of ``topic``, read as the provider (30 s at most)."""
+    return ex.messages(ex.id("prov"), topic, want)
+
+
+def end_offset(ex: Exchange, topic: str) -> int:
+    consumer = ex.consumer(ex.id("prov"))
+    try:
+        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)[1])
+    finally:
+        consumer.close()
 
 
 def people(n: int) -> list[dict[str, Any]]:
@@ -182,8 +134,8 @@ def sample(name: str, labels: dict[str, str]) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: World) -> None:
-    code, dept = world.resource.code, world.provider.user
+def test_valid_records_are_published_and_the_invalid_one_dead_lettered(exchange: Exchange) -> None:
+    code, dept = exchange.resource.code, exchange.id("prov")
     records = people(5)
     records[2]["citizen_id"] = records[2]["citizen_id"][:17] + (
         "0" if records[2]["citizen_id"][17] != "0" else "1"
@@ -194,7 +146,7 @@ def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: Wo
     )
     dead_before = sample("govbus_dead_letters_total", {"resource": code, "department": dept})
 
-    with world.publisher() as publisher:
+    with publishing(exchange) as publisher:
         report = publisher.publish(code, records, source="test")
 
     assert report.delivered == 4
@@ -203,8 +155,8 @@ def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: Wo
     ]
     assert report.failed == []
 
-    got = world.consume(world.topic, want=4)
-    catalog = wire.SchemaCatalog.build(world.spec)
+    got = consume(exchange, topic(exchange), want=4)
+    catalog = wire.SchemaCatalog.build(exchange.spec)
     envelopes = [wire.decode_single_object(m.value(), catalog) for m in got]
     expected = [r for n, r in enumerate(records) if n != 2]
     assert [m.key() for m in got] == [r["citizen_id"].encode() for r in expected]
@@ -219,10 +171,10 @@ def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: Wo
     assert envelopes[0]["event_time"] == dt.datetime(2025, 3, 1, 9, 0, tzinfo=CST)
     assert len({e["trace_id"] for e in envelopes}) == 4
     headers = dict(got[0].headers() or [])
-    assert headers["govbus-schema"] == wire.envelope_name(world.resource).encode()
+    assert headers["govbus-schema"] == wire.envelope_name(exchange.resource).encode()
     assert headers["govbus-catalog-version"] == b"5"
 
-    (letter_msg,) = world.consume(world.naming.dlq_topic(dept), want=1)
+    (letter_msg,) = consume(exchange, exchange.naming.dlq_topic(dept), want=1)
     letter = json.loads(letter_msg.value())
     assert letter["resource"] == code
     assert letter["position"] == 3
@@ -237,34 +189,34 @@ def test_valid_records_are_published_and_the_invalid_one_dead_lettered(world: Wo
     assert sample("govbus_dead_letters_total", labels) == dead_before + 1
 
 
-def test_delete_arrives_as_a_tombstone_with_the_key(world: World) -> None:
-    code = world.resource.code
-    with world.publisher() as publisher:
+def test_delete_arrives_as_a_tombstone_with_the_key(exchange: Exchange) -> None:
+    code = exchange.resource.code
+    with publishing(exchange) as publisher:
         publisher.publish(code, people(1))
         report = publisher.delete(code, [{"citizen_id": citizen(1).lower()}])
     assert report.delivered == 1
-    upsert, tombstone = world.consume(world.topic, want=2)
+    upsert, tombstone = consume(exchange, topic(exchange), want=2)
     assert tombstone.value() is None
     assert tombstone.key() == upsert.key() == citizen(1).encode()
 
 
 def test_a_department_that_is_not_the_provider_is_refused_before_producing(
-    world: World,
+    exchange: Exchange,
 ) -> None:
     # Its password is wrong on purpose: connecting at all would fail differently.
-    publisher = world.publisher(world.other_id, "never-used")
+    publisher = publishing(exchange, exchange.id("other"), "never-used")
     with pytest.raises(PublishError) as refused:
-        publisher.publish(world.resource.code, people(1))
+        publisher.publish(exchange.resource.code, people(1))
     message = str(refused.value)
-    assert f"department {world.other_id}" in message
-    assert world.resource.code in message
-    assert f"its provider is 市民政局 ({world.provider.user})" in message
-    assert world.end_offset(world.topic) == 0
+    assert f"department {exchange.id('other')}" in message
+    assert exchange.resource.code in message
+    assert f"its provider is 市民政局 ({exchange.id('prov')})" in message
+    assert end_offset(exchange, topic(exchange)) == 0
 
 
-def test_a_refused_delivery_raises_with_the_broker_reason(world: World) -> None:
-    with world.publisher() as publisher, pytest.raises(PublishError) as failed:
-        publisher.publish(world.unwritable.code, people(2))
+def test_a_refused_delivery_raises_with_the_broker_reason(exchange: Exchange) -> None:
+    with publishing(exchange) as publisher, pytest.raises(PublishError) as failed:
+        publisher.publish(unwritable(exchange).code, people(2))
     assert "TOPIC_AUTHORIZATION_FAILED" in str(failed.value)
     report = failed.value.report
     assert report is not None
@@ -330,11 +282,11 @@ def test_cli_publishes_a_file_and_exits_2_for_dead_letters(
     assert "record 2, item citizen_id (公民身份号码): rule citizen-id — " in out
 
 
-def test_metrics_endpoint_serves_what_a_publish_counted(world: World) -> None:
-    code, dept = world.resource.code, world.provider.user
+def test_metrics_endpoint_serves_what_a_publish_counted(exchange: Exchange) -> None:
+    code, dept = exchange.resource.code, exchange.id("prov")
     latency = {"resource": code}
     latency_before = sample("govbus_delivery_latency_seconds_count", latency)
-    with world.publisher() as publisher:
+    with publishing(exchange) as publisher:
         report = publisher.publish(code, people(3), source="test")
     assert report.delivered == 3
 

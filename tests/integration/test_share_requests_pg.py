@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -46,31 +45,11 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def store(pg_dsn: str) -> Iterator[CatalogStore]:
-    url = sa.make_url(pg_dsn)
-    name = f"share_{uuid.uuid4().hex[:12]}"
-    # CREATE/DROP DATABASE cannot run in a transaction, hence autocommit on the server's own db.
-    server = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        from tests.conftest import unavailable
-
-        server.dispose()
-        unavailable(f"PostgreSQL at {url.render_as_string()} is not reachable: {exc}")
-    s = CatalogStore(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        assert s.engine.dialect.name == "postgresql"
-        s.migrate()
-        spec = load_yaml(SAMPLE_CATALOG_PATH)
-        s.apply(dataclasses.replace(spec, departments=(*spec.departments, PROVINCIAL)), "a", "x")
-        yield s
-    finally:
-        s.dispose()
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
+def store(pg_store: CatalogStore) -> CatalogStore:
+    """The shared ``pg_store`` holding the sample catalog plus a provincial department."""
+    spec = load_yaml(SAMPLE_CATALOG_PATH)
+    pg_store.apply(dataclasses.replace(spec, departments=(*spec.departments, PROVINCIAL)), "a", "x")
+    return pg_store
 
 
 def race(*calls: Callable[[], object]) -> list[object]:

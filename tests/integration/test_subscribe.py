@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -25,20 +23,18 @@ from govbus.cli.subscribe import register
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
 from govbus.vocabulary import acls
-from govbus.vocabulary import kafka as kafka_clients
-from govbus.vocabulary.config import Settings
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.identifiers import uscc_check_char
-from govbus.vocabulary.naming import NAMING, Naming
-from govbus.vocabulary.session import DepartmentSession
-from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.naming import NAMING
+from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource
 from govbus.vocabulary.wire import encode_single_object
-from tests.conftest import Department as User
+from tests.factories import PROVIDER as CODE_A
+from tests.factories import person_resource
+from tests.integration.fixtures import Exchange, create_audit_topic
 
 pytestmark = pytest.mark.kafka
 
 CST = dt.timezone(dt.timedelta(hours=8))
-CODE_A = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
 CODE_B = "11320400MB0147045" + uscc_check_char("11320400MB0147045")
 CITIZEN_ID = InfoItem("公民身份号码", "citizen_id", "C", 18, required=True)
 NAME = InfoItem("姓名", "citizen_name", "C", 50, required=True)
@@ -46,67 +42,25 @@ PHONE = InfoItem("联系电话", "phone", "C", 20)  # optional: added in the new
 
 
 def resource(serial: str, share_type: str, items: tuple[InfoItem, ...]) -> Resource:
-    return Resource(
+    return person_resource(
+        items,
         code=f"10101/{CODE_A}-{serial}",
         name=f"人口信息{serial}",
-        provider=CODE_A,
-        abstract="常住人口的基本信息",
-        format="database",
-        category=("人口", "户籍"),
-        items=items,
-        key=ResourceKey(("citizen_id",), "natural-person"),
-        share_type=share_type,  # type: ignore[arg-type]
-        update_cycle="daily",
-        publish_date=dt.date(2024, 1, 1),
+        share_type=share_type,
         share_conditions="仅用于办理社会保障业务" if share_type == "conditional" else "",
         purposes=("administrative-basis",) if share_type == "conditional" else (),
         legal_basis="《中华人民共和国统计法》第二十五条" if share_type == "none" else "",
     )
 
 
-@dataclass
-class World:
-    settings: Settings
-    a: User
-    b: User
-    spec: CatalogSpec  # the current catalog: the open resource has the optional phone item
-    old_spec: CatalogSpec  # the version before: no phone item
-    naming: Naming  # the test's own namespace: its resource topics and usage audit topic
-
-    @property
-    def topic(self) -> str:
-        """The unconditional resource's."""
-        return self.naming.resource_topic(self.open.code)
-
-    @property
-    def open(self) -> Resource:
-        return self.spec.resources[0]
-
-    def subscriber(
-        self, user: User, code: str, purpose: str, grants: Iterable[Grant] = (), **kw: Any
-    ) -> Subscriber:
-        return Subscriber(
-            DepartmentSession(
-                self.settings,
-                user.user,
-                user.password,
-                self.spec,
-                grants=tuple(grants),
-                naming=self.naming,
-            ),
-            code,
-            purpose,
-            history=[self.old_spec],
-            **kw,
-        )
-
-
-def catalog(a: User, b: User, with_phone: bool) -> CatalogSpec:
+def catalog(ex: Exchange, with_phone: bool) -> CatalogSpec:
+    """The current catalog (the open resource has the optional phone item), or the version
+    before (no phone item)."""
     items = (CITIZEN_ID, NAME, PHONE) if with_phone else (CITIZEN_ID, NAME)
     return CatalogSpec(
         departments=(
-            Department(a.user, CODE_A, "市公安局", "city", "320400"),
-            Department(b.user, CODE_B, "市人社局", "city", "320400"),
+            Department(ex.id("prov"), CODE_A, "市公安局", "city", "320400"),
+            Department(ex.id("cons"), CODE_B, "市人社局", "city", "320400"),
         ),
         resources=(
             resource("000001", "unconditional", items),
@@ -117,45 +71,47 @@ def catalog(a: User, b: User, with_phone: bool) -> CatalogSpec:
 
 
 @pytest.fixture
-def world(
-    kafka_settings: Settings, admin: AdminClient, department: Callable[[str], User]
-) -> Iterator[World]:
-    a, b = department("prov"), department("cons")
-    spec, old = catalog(a, b, with_phone=True), catalog(a, b, with_phone=False)
-    naming = Naming(f"t{uuid.uuid4().hex[:8]}.")
-    topic, audit = naming.resource_topic(spec.resources[0].code), naming.audit_topic
+def exchange(exchange: Exchange, admin: AdminClient) -> Exchange:
+    """The shared fixture, its topics and ACLs made by hand: A (``prov``) provides, B
+    (``cons``) consumes the open resource, both audit in the namespace's audit topic."""
+    a, b = exchange.id("prov"), exchange.id("cons")
+    for user in (a, b):
+        exchange.add_user(user)
+    exchange.spec = catalog(exchange, with_phone=True)
+    topic = open_topic(exchange)
     kafka_admin.create_topic(admin, topic, partitions=2)
-    create_audit_topic(admin, audit, (a, b))
+    create_audit_topic(admin, exchange.naming.audit_topic, (a, b))
     kafka_admin.create_acls(
         admin,
-        acls.producer_acls(a.user, topic)
-        + acls.consumer_acls(b.user, topic)
-        + acls.group_prefix_acls(a.user, f"{a.user}.")
-        + acls.group_prefix_acls(b.user, f"{b.user}."),
+        acls.producer_acls(a, topic)
+        + acls.consumer_acls(b, topic)
+        + acls.group_prefix_acls(a, f"{a}.")
+        + acls.group_prefix_acls(b, f"{b}."),
     )
-    yield World(kafka_settings, a, b, spec, old, naming)
-    for name in (topic, audit):  # the department fixture removes the ACLs
-        kafka_admin.delete_topic(admin, name)
+    return exchange
 
 
-def create_audit_topic(admin: AdminClient, topic: str, users: tuple[User, ...]) -> None:
-    # Kept forever, never compacted: the audit trail is a history, not a current state.
-    kafka_admin.create_topic(
-        admin, topic, partitions=1, config={"retention.ms": "-1", "cleanup.policy": "delete"}
+def open_topic(ex: Exchange) -> str:
+    """The unconditional resource's (the catalog's first)."""
+    return ex.naming.resource_topic(ex.resource.code)
+
+
+def subscriber(
+    ex: Exchange, label: str, code: str, purpose: str, grants: Iterable[Grant] = (), **kw: Any
+) -> Subscriber:
+    """Department ``label``'s subscriber; it knows the catalog version before the current."""
+    return Subscriber(
+        ex.session(ex.id(label), grants=grants),
+        code,
+        purpose,
+        history=[catalog(ex, with_phone=False)],
+        **kw,
     )
-    kafka_admin.create_acls(
-        admin,
-        [
-            acl
-            for user in users
-            for acl in acls.producer_acls(user.user, topic) + acls.consumer_acls(user.user, topic)
-        ],
-    )
 
 
-def publish(world: World, res: Resource, payloads: list[dict[str, Any] | None]) -> None:
+def publish(ex: Exchange, res: Resource, payloads: list[dict[str, Any] | None]) -> None:
     """A's records, keyed by citizen id; None produces a tombstone for the previous key."""
-    producer: Producer = kafka_clients.producer(world.settings, world.a.user, world.a.password)
+    producer: Producer = ex.producer(ex.id("prov"))
     errors: list[KafkaError] = []
     last_key = b""
     for n, payload in enumerate(payloads):
@@ -176,7 +132,7 @@ def publish(world: World, res: Resource, payloads: list[dict[str, Any] | None]) 
                 },
             )
         producer.produce(
-            world.topic,
+            open_topic(ex),
             key=last_key,
             value=value,
             partition=0,  # one partition keeps the test's order of records
@@ -194,10 +150,10 @@ def people(n: int, start: int = 0) -> list[dict[str, Any] | None]:
     ]
 
 
-def test_consumer_gets_records_with_provenance(world: World) -> None:
-    publish(world, world.open, [*people(3), None])
+def test_consumer_gets_records_with_provenance(exchange: Exchange) -> None:
+    publish(exchange, exchange.resource, [*people(3), None])
     got: list[Record] = []
-    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference")
     assert sub.run(got.append, max_records=4, timeout=30) == 4
     assert [r.value["citizen_name"] if r.value else None for r in got] == [
         "张0",
@@ -207,7 +163,7 @@ def test_consumer_gets_records_with_provenance(world: World) -> None:
     ]
     first = got[0]
     assert first.key == "320402199001000000"
-    assert (first.provider, first.resource_code) == (CODE_A, world.open.code)
+    assert (first.provider, first.resource_code) == (CODE_A, exchange.resource.code)
     assert first.catalog_version == 3
     assert first.event_time == dt.datetime(2025, 3, 1, 9, 0, 0, tzinfo=CST)
     assert first.trace_id == "trace-0"
@@ -216,63 +172,67 @@ def test_consumer_gets_records_with_provenance(world: World) -> None:
     assert tombstone.value is None and tombstone.key == "320402199001000002"
 
 
-def test_conditional_resource_without_grant_is_refused_with_how_to_apply(world: World) -> None:
-    conditional = world.spec.resources[1]
+def test_conditional_resource_without_grant_is_refused_with_how_to_apply(
+    exchange: Exchange,
+) -> None:
+    conditional = exchange.spec.resources[1]
     with pytest.raises(SubscribeError) as refused:
-        world.subscriber(world.b, conditional.code, "administrative-basis")
+        subscriber(exchange, "cons", conditional.code, "administrative-basis")
     message = str(refused.value)
-    assert f"govbus request {conditional.code} --department {world.b.user}" in message
+    assert f"govbus request {conditional.code} --department {exchange.id('cons')}" in message
     assert "有条件共享" in message
 
 
 def test_conditional_resource_with_expired_grant_or_wrong_purpose_is_refused(
-    world: World,
+    exchange: Exchange,
 ) -> None:
-    conditional = world.spec.resources[1]
+    conditional = exchange.spec.resources[1]
     expired = Grant(CODE_B, conditional.code, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(SubscribeError, match="govbus request"):
-        world.subscriber(world.b, conditional.code, "administrative-basis", grants=[expired])
+        subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[expired])
     valid = Grant(CODE_B, conditional.code, None)
     with pytest.raises(SubscribeError, match="purpose 'work-reference' is not allowed"):
-        world.subscriber(world.b, conditional.code, "work-reference", grants=[valid])
-    sub = world.subscriber(world.b, conditional.code, "administrative-basis", grants=[valid])
+        subscriber(exchange, "cons", conditional.code, "work-reference", grants=[valid])
+    sub = subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[valid])
     assert sub.grant == valid
 
 
-def test_not_shared_resource_is_refused_except_to_its_provider(world: World) -> None:
-    closed = world.spec.resources[2]
+def test_not_shared_resource_is_refused_except_to_its_provider(exchange: Exchange) -> None:
+    closed = exchange.spec.resources[2]
     with pytest.raises(SubscribeError) as refused:
-        world.subscriber(world.b, closed.code, "work-reference")
+        subscriber(exchange, "cons", closed.code, "work-reference")
     assert "不予共享" in str(refused.value)
     assert "统计法" in str(refused.value)
-    assert world.subscriber(world.a, closed.code, "work-reference").grant is None
+    assert subscriber(exchange, "prov", closed.code, "work-reference").grant is None
 
 
-def test_unregistered_department_is_refused(world: World) -> None:
+def test_unregistered_department_is_refused(exchange: Exchange) -> None:
     with pytest.raises(SubscribeError, match="not registered"):
         Subscriber(
-            DepartmentSession(world.settings, "nobody-here", "x", world.spec),
-            world.open.code,
+            exchange.session("nobody-here", password="x"),
+            exchange.resource.code,
             "work-reference",
         )
 
 
-def test_broker_refusal_surfaces_with_the_reason(world: World, admin: AdminClient) -> None:
+def test_broker_refusal_surfaces_with_the_reason(exchange: Exchange, admin: AdminClient) -> None:
     # B without its READ ACL: the catalog allows it, the broker (not reconciled yet) does not.
     read = [
-        a for a in acls.consumer_acls(world.b.user, world.topic) if a.operation == AclOperation.READ
+        a
+        for a in acls.consumer_acls(exchange.id("cons"), open_topic(exchange))
+        if a.operation == AclOperation.READ
     ]
     kafka_admin.delete_acls(admin, read)
-    publish(world, world.open, people(1))
-    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    publish(exchange, exchange.resource, people(1))
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference")
     with pytest.raises(SubscribeError) as refused:
         sub.run(lambda _r: None, max_records=1, timeout=30)
     assert "authorization" in str(refused.value).lower()
-    assert world.topic in str(refused.value)
+    assert open_topic(exchange) in str(refused.value)
 
 
-def test_handler_failure_redelivers_the_record_after_restart(world: World) -> None:
-    publish(world, world.open, people(5))
+def test_handler_failure_redelivers_the_record_after_restart(exchange: Exchange) -> None:
+    publish(exchange, exchange.resource, people(5))
     seen: list[int] = []
 
     def fails_on_third(record: Record) -> None:
@@ -280,23 +240,27 @@ def test_handler_failure_redelivers_the_record_after_restart(world: World) -> No
             raise RuntimeError("application down")
         seen.append(record.offset)
 
-    first = world.subscriber(world.b, world.open.code, "work-reference", group_suffix="retry")
+    first = subscriber(
+        exchange, "cons", exchange.resource.code, "work-reference", group_suffix="retry"
+    )
     with pytest.raises(RuntimeError, match="application down"):
         first.run(fails_on_third, timeout=30)
     assert seen == [0, 1]
 
     again: list[int] = []
-    second = world.subscriber(world.b, world.open.code, "work-reference", group_suffix="retry")
+    second = subscriber(
+        exchange, "cons", exchange.resource.code, "work-reference", group_suffix="retry"
+    )
     assert second.run(lambda r: again.append(r.offset), max_records=3, timeout=30) == 3
     # Nothing after the failed record was committed; the records the handler finished were.
     assert again == [2, 3, 4]
 
 
-def test_records_of_an_older_schema_version_read_with_the_current_one(world: World) -> None:
-    old_resource = world.old_spec.resources[0]
-    publish(world, old_resource, [{"citizen_id": "320402199001019999", "citizen_name": "李四"}])
+def test_records_of_an_older_schema_version_read_with_the_current_one(exchange: Exchange) -> None:
+    old_resource = catalog(exchange, with_phone=False).resources[0]
+    publish(exchange, old_resource, [{"citizen_id": "320402199001019999", "citizen_name": "李四"}])
     got: list[Record] = []
-    world.subscriber(world.b, world.open.code, "data-verification").run(
+    subscriber(exchange, "cons", exchange.resource.code, "data-verification").run(
         got.append, max_records=1, timeout=30
     )
     assert got[0].value == {
@@ -306,32 +270,32 @@ def test_records_of_an_older_schema_version_read_with_the_current_one(world: Wor
     }
 
 
-def test_record_of_an_unknown_newer_schema_stops_with_its_fingerprint(world: World) -> None:
+def test_record_of_an_unknown_newer_schema_stops_with_its_fingerprint(exchange: Exchange) -> None:
     newer = dataclasses.replace(
-        world.open, items=(*world.open.items, InfoItem("住址", "address", "C", 200))
+        exchange.resource, items=(*exchange.resource.items, InfoItem("住址", "address", "C", 200))
     )
-    publish(world, newer, [{"citizen_id": "320402199001018888", "citizen_name": "王五"}])
-    sub = world.subscriber(world.b, world.open.code, "work-reference")
+    publish(exchange, newer, [{"citizen_id": "320402199001018888", "citizen_name": "王五"}])
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference")
     with pytest.raises(SubscribeError, match="fingerprint") as refused:
         sub.run(lambda _r: None, max_records=1, timeout=30)
     assert "newer catalog" in str(refused.value)
 
 
-def test_usage_is_audited_in_a_valid_chain(world: World) -> None:
-    publish(world, world.open, people(7))
+def test_usage_is_audited_in_a_valid_chain(exchange: Exchange) -> None:
+    publish(exchange, exchange.resource, people(7))
     kw: dict[str, Any] = {"group_suffix": "audit", "audit_every": 3, "commit_every": 2}
-    sub = world.subscriber(world.b, world.open.code, "business-collaboration", **kw)
+    sub = subscriber(exchange, "cons", exchange.resource.code, "business-collaboration", **kw)
     assert sub.run(lambda _r: None, max_records=5, timeout=30) == 5
     # A restart continues the chain from the head it reads back from the topic.
-    sub2 = world.subscriber(world.b, world.open.code, "business-collaboration", **kw)
+    sub2 = subscriber(exchange, "cons", exchange.resource.code, "business-collaboration", **kw)
     assert sub2.run(lambda _r: None, max_records=2, timeout=30) == 2
 
-    events = read_audit(world.settings, world.b.user, world.naming)
+    events = read_audit(exchange.settings, exchange.id("cons"), exchange.naming)
     mine = [e for _, e in events]
     assert [e.record_count for e in mine] == [3, 2, 2]
     assert [dict(e.ranges) for e in mine] == [{0: (0, 2)}, {0: (3, 4)}, {0: (5, 6)}]
     assert {e.purpose for e in mine} == {"business-collaboration"}
-    assert {e.resource for e in mine} == {world.open.code}
+    assert {e.resource for e in mine} == {exchange.resource.code}
     assert all(e.grant is None for e in mine)
     assert mine == [*sub.audit_events, *sub2.audit_events]
     assert verify_chain(events) == []
@@ -340,16 +304,18 @@ def test_usage_is_audited_in_a_valid_chain(world: World) -> None:
 
 
 def test_audit_verify_command_reports_ok_with_counts(
-    world: World, admin: AdminClient, capsys: pytest.CaptureFixture[str]
+    exchange: Exchange, admin: AdminClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    publish(world, world.open, people(4))
+    publish(exchange, exchange.resource, people(4))
     # The command reads the platform's audit topic (production names): audit there.
-    create_audit_topic(admin, NAMING.audit_topic, (world.b,))
-    sub = world.subscriber(world.b, world.open.code, "work-reference", audit_every=2)
+    create_audit_topic(admin, NAMING.audit_topic, (exchange.id("cons"),))
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference", audit_every=2)
     sub.audit_topic = NAMING.audit_topic
     assert sub.run(lambda _r: None, max_records=4, timeout=30) == 4
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["audit", "verify", "--department", world.b.user])
-    assert args.handler(args, world.settings) == 0
-    assert capsys.readouterr().out == f"OK {world.b.user}: 2 audit event(s), 4 record(s) used\n"
+    args = parser.parse_args(["audit", "verify", "--department", exchange.id("cons")])
+    assert args.handler(args, exchange.settings) == 0
+    assert (
+        capsys.readouterr().out == f"OK {exchange.id('cons')}: 2 audit event(s), 4 record(s) used\n"
+    )

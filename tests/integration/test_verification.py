@@ -26,53 +26,38 @@ from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
-from govbus.reconcile.desired import desired_state
-from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
-from govbus.vocabulary.identifiers import uscc_check_char
-from govbus.vocabulary.naming import Naming
-from govbus.vocabulary.secrets import PasswordStore
-from govbus.vocabulary.session import DepartmentSession
-from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
 from producers.publisher import Publisher
 from stream_apps.registry import AppContext
 from stream_apps.verification.app import needs
 from stream_apps.verification.rules import dispute_id
+from tests.conftest import REPO
+from tests.factories import person_resource
+from tests.integration.fixtures import Exchange, Namespace, stop_process
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 3
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _dept(sfx: str, label: str, n: int) -> Department:
-    body = f"11320400{n:09d}"
-    return Department(f"t{sfx}-{label}", body + uscc_check_char(body), label, "city", "320400")
-
-
-def _spec(sfx: str) -> CatalogSpec:
-    gaj, mzj, rsj = (_dept(sfx, label, n) for n, label in enumerate(("gaj", "mzj", "rsj")))
-    resource = Resource(
-        code=f"10101/{gaj.code}-000001",
-        name="人口基本信息",
-        provider=gaj.code,
-        abstract="test",
-        format="database",
-        category=("人口",),
-        items=(
+def _spec(ns: Namespace) -> CatalogSpec:
+    gaj, mzj, rsj = (ns.department(label, n) for n, label in enumerate(("gaj", "mzj", "rsj")))
+    resource = person_resource(
+        (
             InfoItem("公民身份号码", "citizen_id", "C", 18, required=True),
             InfoItem("姓名", "name", "C", 50, compare="text"),
             InfoItem("补贴金额", "amount", "Y", compare="numeric", tolerance=0.01),
             InfoItem("出生日期", "birth", "D", compare="date"),
             InfoItem("婚姻状况", "marital", "C", 2),
         ),
-        key=ResourceKey(("citizen_id",), "natural-person"),
-        share_type="unconditional",
-        update_cycle="daily",
+        code=f"10101/{gaj.code}-000001",
+        provider=gaj.code,
+        abstract="test",
+        category=("人口",),
         publish_date=dt.date(2026, 1, 1),
         holders=(
             Holder(mzj.code, ("name", "amount", "birth", "marital")),
@@ -89,50 +74,21 @@ def citizen_id(n: int) -> str:
     return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
 
 
-@dataclass
-class Namespace:
-    sfx: str
-    settings: Settings
-    admin: AdminClient
-    spec: CatalogSpec
+@dataclass(kw_only=True)
+class VerifierExchange(Exchange):
+    """The shared ``Exchange`` plus what is this module's own: the verifier's worker
+    processes (``govbus stream-apps run``), and reading its actions back as the admin."""
+
     tmp: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def naming(self) -> Naming:
-        return Naming(f"t{self.sfx}.")
 
     @property
     def app(self) -> StreamApp:
         return needs(self.spec, AppContext(self.naming, partitions=PARTITIONS))
 
     @property
-    def resource(self) -> Resource:
-        return self.spec.resources[0]
-
-    @property
-    def scope(self) -> Scope:
-        return Scope.namespace(self.naming, (f"t{self.sfx}-",))
-
-    @property
-    def secrets(self) -> PasswordStore:
-        return PasswordStore(self.settings.state_dir, self.naming)
-
-    @property
     def actions_topic(self) -> str:
         return self.naming.dispute_actions_topic(self.app.user)
-
-    def reconcile(self) -> None:
-        desired = desired_state(
-            self.spec,
-            partitions=PARTITIONS,
-            naming=self.naming,
-            platform_apps=False,
-            stream_apps=[self.app],
-        )
-        apply(
-            make_plan(desired, read_actual(self.admin, scope=self.scope)), self.admin, self.secrets
-        )
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         catalog = self.tmp / "catalog.yaml"
@@ -148,25 +104,10 @@ class Namespace:
         return proc
 
     def publisher(self) -> Publisher:
-        gaj = self.spec.departments[0]
-        return Publisher(
-            DepartmentSession(
-                self.settings,
-                gaj.id,
-                self.secrets(gaj.id),
-                self.spec,
-                catalog_version=1,
-                naming=self.naming,
-            )
-        )
+        return Publisher(self.session(self.dept("gaj").id, catalog_version=1))
 
     def observer(self, label: str) -> Observer:
-        dept = next(d for d in self.spec.departments if d.id == f"t{self.sfx}-{label}")
-        return Observer(
-            DepartmentSession(
-                self.settings, dept.id, self.secrets(dept.id), self.spec, naming=self.naming
-            )
-        )
+        return Observer(self.session(self.dept(label).id))
 
     def admin_consumer(self, group: str) -> Consumer:
         return Consumer(
@@ -229,25 +170,19 @@ class Namespace:
 
 
 @pytest.fixture
-def ns(admin: AdminClient, kafka_settings: Settings, tmp_path: Path) -> Iterator[Namespace]:
-    sfx = uuid.uuid4().hex[:8]
-    ns = Namespace(sfx, kafka_settings, admin, _spec(sfx), tmp_path)
-    ns.reconcile()
-    yield ns
-    for worker in ns.workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-    left = read_actual(admin, scope=ns.scope)
-    kafka_admin.delete_acls(admin, left.acls)
-    for user in left.users:
-        kafka_admin.delete_scram_user(admin, user)
-    for topic in left.topics:
-        kafka_admin.delete_topic(admin, topic)
+def ns(admin: AdminClient, kafka_settings: Settings, tmp_path: Path) -> Iterator[VerifierExchange]:
+    """The test's exchange, reconciled with the verifier's needs. Its passwords are kept in the
+    session's state directory, where the worker (``govbus --state-dir``) reads the app's."""
+    with VerifierExchange(
+        admin=admin, settings=kafka_settings, state_dir=kafka_settings.state_dir, tmp=tmp_path
+    ) as ex:
+        ex.spec = _spec(ex)
+        ex.reconcile(ex.desired(partitions=PARTITIONS, stream_apps=[ex.app]))
+        try:
+            yield ex
+        finally:
+            for worker in ex.workers:
+                stop_process(worker, signal.SIGINT)
 
 
 GOOD = {"name": "张三", "amount": "1000.00", "birth": "1990-01-01", "marital": "10"}
@@ -266,7 +201,7 @@ def copy(n: int, **values: Any) -> dict[str, Any]:
     return {"citizen_id": citizen_id(n), **GOOD, **values}
 
 
-def test_records_and_copies_of_a_key_share_the_partition_number(ns: Namespace) -> None:
+def test_records_and_copies_of_a_key_share_the_partition_number(ns: VerifierExchange) -> None:
     keys = [citizen_id(n) for n in range(40)]
     with ns.publisher() as pub:
         pub.publish(ns.resource.code, [record(n) for n in range(40)])
@@ -296,7 +231,7 @@ def test_records_and_copies_of_a_key_share_the_partition_number(ns: Namespace) -
     assert spread == set(range(PARTITIONS))  # the check means something: keys spread out
 
 
-def test_mismatches_per_rule_out_of_order_arrival_and_settlement(ns: Namespace) -> None:
+def test_mismatches_per_rule_out_of_order_arrival_and_settlement(ns: VerifierExchange) -> None:
     code = ns.resource.code
     mzj, rsj = ns.spec.departments[1].code, ns.spec.departments[2].code
     with ns.observer("rsj") as rsj_obs:
@@ -348,7 +283,7 @@ def test_mismatches_per_rule_out_of_order_arrival_and_settlement(ns: Namespace) 
     ]
 
 
-def test_a_worker_killed_mid_stream_loses_no_dispute(ns: Namespace) -> None:
+def test_a_worker_killed_mid_stream_loses_no_dispute(ns: VerifierExchange) -> None:
     code = ns.resource.code
     mzj = ns.spec.departments[1].code
     n_records, chunk = 3000, 300

@@ -142,7 +142,7 @@ def test_projector_refuses_a_record_of_an_unknown_schema_by_fingerprint() -> Non
 
 def test_any_registered_department_may_read_a_view_without_grant_for_any_purpose() -> None:
     from govbus.subscribe.consumer import SubscribeError, check_view_subscription
-    from tests.integration.app_namespace import Namespace
+    from tests.integration.fixtures import Namespace
 
     reader = Namespace("x").department("mzj", 2)
     spec = CatalogSpec((reader,), (RESOURCE,))
