@@ -51,6 +51,7 @@ from govbus.vocabulary.topology import (
     TopicSpec,
     dlq_topic_config,
     resource_topic_config,
+    unknown_department,
 )
 
 
@@ -99,11 +100,7 @@ def desired_state(
     for resource in spec.resources:
         provider = by_code.get(resource.provider)
         if provider is None:
-            raise DesiredStateError(
-                f"resource {resource.code} ({resource.name}): provider {resource.provider} is "
-                "not a department of the catalog (rule: every provider is a registered "
-                "department); add the department or fix the provider code"
-            )
+            raise unknown_department(resource, "provider", resource.provider)
         _resource(state, resource, provider, partitions, replication, naming)
 
     conditional = {r.code: r for r in spec.resources if r.share_type == "conditional"}
@@ -146,10 +143,9 @@ def desired_state(
         )
         # Never compacted: a request's events share its key and its whole history matters
         # (who answered when, what was revoked); kept forever for the yearly evaluation.
-        state.topics[share_topic] = TopicSpec(
+        state.topics[share_topic] = TopicSpec.kept_forever(
             partitions,
             replication,
-            {"cleanup.policy": "delete", "retention.ms": "-1"},
             "share-request events (articles 16-17), keyed by request, kept in full",
         )
         state.add_acls(
@@ -158,11 +154,8 @@ def desired_state(
         )
         # Never compacted: every event of a department shares its key, and the chain needs
         # them all. Kept forever: the evaluation looks back at least a year.
-        state.topics[audit_topic] = TopicSpec(
-            partitions,
-            replication,
-            {"cleanup.policy": "delete", "retention.ms": "-1"},
-            "usage audit events (article 18), hash-chained per department",
+        state.topics[audit_topic] = TopicSpec.kept_forever(
+            partitions, replication, "usage audit events (article 18), hash-chained per department"
         )
         # Every subscriber appends its own events and reads back its chain head. They carry
         # no personal data (who used which resource, for what, how much), and one User:*

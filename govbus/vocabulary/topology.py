@@ -19,12 +19,28 @@ class DesiredStateError(UserError):
     """The catalog cannot be turned into broker state; the message names the object."""
 
 
+def unknown_department(resource: Resource, role: str, code: str) -> DesiredStateError:
+    """A resource names a provider or holder that is no department of the catalog."""
+    return DesiredStateError(
+        f"resource {resource.code} ({resource.name}): {role} {code} is not a department of the "
+        f"catalog (rule: every {role} is a registered department); add the department or fix "
+        f"the {role} code"
+    )
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     partitions: int
     replication: int  # -1: the broker's default
     config: Mapping[str, str]
     reason: str
+
+    @staticmethod
+    def kept_forever(partitions: int, replication: int, reason: str) -> TopicSpec:
+        """A topic whose every record stays (events whose whole history is evidence)."""
+        return TopicSpec(
+            partitions, replication, {"cleanup.policy": "delete", "retention.ms": "-1"}, reason
+        )
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,11 @@ from govbus.vocabulary.acls import producer_acls
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import VERIFIER
 from govbus.vocabulary.spec import CatalogSpec
-from govbus.vocabulary.topology import DesiredStateError, StreamApp, TopicSpec
+from govbus.vocabulary.topology import (
+    StreamApp,
+    TopicSpec,
+    unknown_department,
+)
 from stream_apps.registry import DEFAULT_CONTEXT, AppContext
 from stream_apps.runtime import make_app
 from stream_apps.verification import metrics
@@ -77,10 +81,7 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
         for holder in resource.holders:
             dept = spec.department(holder.department)
             if dept is None:
-                raise DesiredStateError(
-                    f"resource {resource.code} ({resource.name}): holder {holder.department} "
-                    "is not a department of the catalog; add the department or fix the holder"
-                )
+                raise unknown_department(resource, "holder", holder.department)
             for acl in producer_acls(dept.id, obs):
                 acls[acl] = f"{dept.name} holds items of {resource.name} and sends its copies"
     actions = naming.dispute_actions_topic(app_id)  # the app acts as its own user
