@@ -11,7 +11,7 @@ mkdir -p "$GOVBUS_TEST_STATE_DIR"
 chmod 755 "$PWD/.state" "$GOVBUS_TEST_STATE_DIR"
 
 if [ -z "${GOVBUS_TEST_PG_DSN:-}" ]; then
-  GOVBUS_TEST_PG_DSN=$(.venv/bin/govbus --state-dir "$GOVBUS_TEST_STATE_DIR" postgres start --database govbus_test | tail -n1)
+  GOVBUS_TEST_PG_DSN=$(.venv/bin/govbus --state-dir "$GOVBUS_TEST_STATE_DIR" postgres start --port "${GOVBUS_TEST_PG_PORT:-15432}" --database govbus_test | tail -n1)
   export GOVBUS_TEST_PG_DSN
   # Leave no server behind: stop the PostgreSQL this script started.
   trap '.venv/bin/govbus --state-dir "$GOVBUS_TEST_STATE_DIR" postgres stop >/dev/null 2>&1 || true' EXIT

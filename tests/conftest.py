@@ -72,7 +72,6 @@ def kafka_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def admin(kafka_settings: Settings) -> AdminClient:
-
     return admin_client(kafka_settings)
 
 

@@ -31,14 +31,12 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _broker_install(args: argparse.Namespace, settings: Settings) -> int:
-
     cp = LocalCluster(settings).install()
     print(f"Kafka {cp.version} broker classpath verified in {cp.libs}")
     return 0
 
 
 def _broker_lock(args: argparse.Namespace, settings: Settings) -> int:
-
     version = args.kafka_version or settings.kafka_version
     path = write_lock(version, settings.cache_dir, settings.maven_repo)
     print(f"wrote {path}: review it, then commit it")
@@ -46,7 +44,6 @@ def _broker_lock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_status(settings: Settings) -> bool:
-
     cluster = LocalCluster(settings)
     if not cluster.is_formatted():
         print(f"no local cluster in {cluster.root} (run `govbus broker start`)")
@@ -65,14 +62,12 @@ def _print_status(settings: Settings) -> bool:
 
 
 def _broker_start(args: argparse.Namespace, settings: Settings) -> int:
-
     LocalCluster(settings).start(nodes=args.nodes, timeout=args.timeout)
     _print_status(settings)
     return 0
 
 
 def _broker_stop(args: argparse.Namespace, settings: Settings) -> int:
-
     LocalCluster(settings).stop()
     print("local cluster stopped")
     return 0
@@ -83,7 +78,6 @@ def _broker_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _broker_reset(args: argparse.Namespace, settings: Settings) -> int:
-
     if not args.yes:
         raise UserError(
             "refusing to delete the local cluster's topics and data without --yes "
@@ -95,7 +89,6 @@ def _broker_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _postgres(args: argparse.Namespace, settings: Settings) -> int:
-
     pg = LocalPostgres(settings.state_dir, port=args.port)
     if args.action == "start":
         pg.start(tuple(args.database))
@@ -111,7 +104,6 @@ def _postgres(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-
     if not settings.bootstrap_servers:
         LocalCluster(settings).start()
     demo.run(settings)

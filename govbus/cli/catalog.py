@@ -84,7 +84,6 @@ def write_catalog(spec: CatalogSpec, path: Path) -> None:
 
 
 def sample_catalog_path() -> Path:
-
     return Path(SAMPLE_CATALOG_PATH)
 
 
@@ -97,7 +96,6 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
-
     spec = read_catalog(args.file, args.encoding)
     problems = rules.validate(spec)
     for v in problems:
@@ -142,7 +140,6 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-
     spec = _store(settings).current()
     if args.resource:
         resource = spec.resource(args.resource)
@@ -177,7 +174,6 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-
     if not args.query.strip():
         raise UserError("give a word to search for, e.g. `govbus catalog search 身份`")
     hits = SearchIndex.build(_store(settings).current()).search(args.query, limit=args.limit)
@@ -191,14 +187,12 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
-
     paths = write_schemas(_store(settings).current(), args.dir)
     print(f"wrote {len(paths)} Avro schemas to {args.dir}")
     return 0
 
 
 def _trigger(args: argparse.Namespace, settings: Settings) -> int:
-
     if not args.description.strip():
         raise UserError("--description is empty: say which law or mandate changed, and how")
     info = record_trigger(
@@ -212,7 +206,6 @@ def _trigger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deadlines(args: argparse.Namespace, settings: Settings) -> int:
-
     rows = deadlines(_store(settings), args.today)
     for d in rows:
         note = "" if d.certain else f"  (uncertain: {d.reason})"
@@ -223,7 +216,6 @@ def _deadlines(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
-
     relay = OutboxRelay.for_settings(_store(settings), settings)
     relay.ensure_topic(kafka_clients.admin_client(settings))
     sent = relay.run_once()

@@ -50,7 +50,6 @@ def _ack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> int:
-
     partition, _, offset = (args.corrected_offset or "").partition(":")
     if args.corrected_offset and not (partition.isdigit() and offset.isdigit()):
         raise DisputeError(  # checked before anything is read from the broker

@@ -12,7 +12,6 @@ from govbus.vocabulary.secrets import PasswordStore
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
-
     plan, _ = plan_for(settings)
     record_plan(settings.state_dir, plan.drift(), applied=False)  # for `govbus exporter`
     lines = plan.render()
@@ -24,7 +23,6 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _apply(args: argparse.Namespace, settings: Settings) -> int:
-
     plan, admin = plan_for(settings)
     result = apply(
         plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics

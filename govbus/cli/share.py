@@ -30,7 +30,6 @@ from govbus.vocabulary.naming import SHARE_TOPIC
 
 
 def service(settings: Settings) -> ShareRequests:
-
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = CatalogStore(settings.resolved_catalog_dsn)
     store.migrate()
@@ -211,7 +210,6 @@ def _requests(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _relay(svc: ShareRequests, settings: Settings) -> int:
-
     topics = kafka_clients.admin_client(settings).list_topics(timeout=30).topics
     if SHARE_TOPIC not in topics:
         raise ShareError(

@@ -68,7 +68,6 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-
     events = read_audit(settings, args.department)
     problems = verify_chain(events)
     for problem in problems:

@@ -155,7 +155,6 @@ def reconcile_story(settings: Settings, out: Printer) -> None:
 
 
 def exchange_story(settings: Settings, out: Printer) -> None:
-
     store = CatalogStore(settings.resolved_catalog_dsn)
     try:
         spec, version = store.current(), store.latest_number()

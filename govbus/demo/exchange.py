@@ -56,7 +56,6 @@ def sample_records(resource: Resource, count: int) -> list[dict[str, Any]]:
 
 
 def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printer) -> None:
-
     passwords = PasswordStore(settings.state_dir)
     provider = spec.department_by_id(PROVIDER)
     assert provider is not None

@@ -28,7 +28,6 @@ def conditional_resource(spec: CatalogSpec, consumer_code: str) -> Resource:
 
 
 def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printer) -> None:
-
     passwords = PasswordStore(settings.state_dir)
     consumer = spec.department_by_id(CONSUMER)
     assert consumer is not None

@@ -75,7 +75,6 @@ def wait_until(what: str, probe: Callable[[], T | None], log_dir: Path) -> T:
 
 
 def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printer) -> None:
-
     passwords = PasswordStore(settings.state_dir)
     log_dir = settings.state_dir / "demo-logs"
     provider = spec.department_by_id(PROVIDER)
