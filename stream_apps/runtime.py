@@ -50,6 +50,9 @@ def make_app(
             ssl_context=tls,
         ),
         "store": "memory://",
+        # Faust keeps its table metadata in "<app id>-data" under the working directory by
+        # default; a govbus process keeps its files under the state directory instead.
+        "datadir": str(settings.state_dir / "stream-apps" / app.app_id),
         "topic_partitions": partitions,
         "topic_allow_declare": False,
         "web_enabled": False,
