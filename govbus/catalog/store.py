@@ -314,6 +314,8 @@ def _field_changes(
 
 
 def _resource_change(old: Resource, new: Resource) -> ResourceChange | None:
+    if old == new:  # the common case when a whole catalog is imported again
+        return None
     changes = list(_field_changes(resource_dict(old), resource_dict(new), frozenset({"items"})))
     before = {i.code: i for i in old.items}
     after = {i.code: i for i in new.items}
@@ -624,7 +626,13 @@ class CatalogStore:
     def _change(
         self, scope: Scope, old: _Part, new: CatalogSpec, next_position: dict[str, int] | None
     ) -> _Change:
-        broken = schemas.check_spec_evolution(old.spec, new)
+        # Only resources that changed can break their schema (checking all 10,000 took 40 s).
+        before = {r.code: r for r in old.spec.resources}
+        changed = tuple(r for r in new.resources if before.get(r.code, r) != r)
+        broken = schemas.check_spec_evolution(
+            CatalogSpec(resources=tuple(before[r.code] for r in changed)),
+            CatalogSpec(resources=changed),
+        )
         if broken:
             raise CatalogEvolutionError(broken)
         positions: dict[tuple[str, str], int] = {}
