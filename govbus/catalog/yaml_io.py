@@ -120,23 +120,26 @@ def _construct(loader: Any, node: yaml.Node, seen: dict[int, Any]) -> Any:
         seen[id(node)] = out
         out.extend(_construct(loader, item, seen) for item in node.value)
         return out
-    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
-        if not any(key.tag == _MERGE for key, _ in node.value):
-            mapping: dict[Any, Any] = {}
-            seen[id(node)] = mapping
-            for key, value in node.value:
-                k = _construct(loader, key, seen)
-                try:
-                    hash(k)
-                except TypeError as exc:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        "found unhashable key",
-                        key.start_mark,
-                    ) from exc
-                mapping[k] = _construct(loader, value, seen)
-            return mapping
+    if (
+        isinstance(node, yaml.MappingNode)
+        and node.tag == _MAP
+        and not any(key.tag == _MERGE for key, _ in node.value)
+    ):
+        mapping: dict[Any, Any] = {}
+        seen[id(node)] = mapping
+        for key, value in node.value:
+            k = _construct(loader, key, seen)
+            try:
+                hash(k)
+            except TypeError as exc:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key.start_mark,
+                ) from exc
+            mapping[k] = _construct(loader, value, seen)
+        return mapping
     # Anything else (merge keys, explicit tags, sets): the safe constructor, as safe_load does.
     return loader.construct_document(node)
 
