@@ -21,7 +21,12 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from govbus.catalog.model import CatalogVersionRow, TriggerDeadlineRow, UpdateTriggerRow
+from govbus.catalog.model import (
+    CatalogVersionRow,
+    DepartmentRow,
+    TriggerDeadlineRow,
+    UpdateTriggerRow,
+)
 from govbus.catalog.store import CatalogStore
 from govbus.vocabulary.clock import utc
 from govbus.vocabulary.errors import UserError
@@ -74,6 +79,8 @@ class DeadlineStatus:
     state: State
     met_by_version: int | None
     met_on: dt.date | None = None  # UTC day of the version that met it (may be after ``due``)
+    department_name: str | None = None  # None: the department is not in the current catalog
+    region: str | None = None  # its 6-digit division code: 320400 the city, else a district
 
 
 def _department_codes(store: CatalogStore, departments: list[str]) -> list[str]:
@@ -155,9 +162,15 @@ def record_trigger(
 
 
 def deadlines(
-    store: CatalogStore, today: dt.date, calendar: WorkdayCalendar | None = None
+    store: CatalogStore,
+    today: dt.date,
+    calendar: WorkdayCalendar | None = None,
+    *,
+    department: str | None = None,
+    district: str | None = None,
 ) -> list[DeadlineStatus]:
-    """Every deadline with its state on ``today``, by due date."""
+    """Every deadline with its state on ``today``, by due date; only one department's (an id or
+    code) or one district's (its departments', by 6-digit region) if named."""
     query = (
         sa.select(
             TriggerDeadlineRow.department,
@@ -168,11 +181,20 @@ def deadlines(
             TriggerDeadlineRow.met_by_version,
             UpdateTriggerRow.starts_on,
             CatalogVersionRow.created_at,
+            DepartmentRow.name,
+            DepartmentRow.region,
         )
         .join(UpdateTriggerRow, UpdateTriggerRow.id == TriggerDeadlineRow.trigger)
+        .outerjoin(DepartmentRow, DepartmentRow.code == TriggerDeadlineRow.department)
         .outerjoin(CatalogVersionRow, CatalogVersionRow.number == TriggerDeadlineRow.met_by_version)
         .order_by(TriggerDeadlineRow.due, TriggerDeadlineRow.trigger, TriggerDeadlineRow.department)
     )
+    if department is not None:
+        query = query.where(
+            sa.or_(TriggerDeadlineRow.department == department, DepartmentRow.id == department)
+        )
+    if district is not None:
+        query = query.where(DepartmentRow.region == district)
     with store.connect() as conn:
         rows = conn.execute(query).all()
     cal: WorkdayCalendar | None = calendar
@@ -195,6 +217,8 @@ def deadlines(
                 state=state,
                 met_by_version=row.met_by_version,
                 met_on=utc(row.created_at).date() if met else None,
+                department_name=row.name,
+                region=row.region,
             )
         )
     out.sort(key=lambda s: (s.due, s.trigger, s.department))

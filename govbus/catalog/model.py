@@ -2,11 +2,15 @@
 
 Two views of the same catalog are kept:
 
-- ``catalog_version`` holds every version's whole catalog as a snapshot (the canonical dict of
-  ``CatalogSpec.to_dict``) and the diff from the version before; the snapshot is what
-  ``CatalogStore.current`` and ``version`` read back, so nothing is lost in the mapping.
+- ``catalog_entry`` holds every department and resource as it was from one version to another
+  (``since`` ≤ v < ``until``; ``until`` is NULL while it is current), each as its canonical dict
+  (``CatalogSpec.to_dict`` form): a version stores only what changed, and any version is the
+  entries valid at it — ``CatalogStore.current`` and ``version`` read them back, so nothing is
+  lost in the mapping. ``catalog_version`` holds each version's author, time, reason, scope
+  (the city, a department or a district) and the diff from the version before.
 - ``department``, ``resource``, ``info_item``, ``resource_key_item`` and ``holder`` hold the
-  *current* catalog normalised, so SQL users can ask who provides or holds which item.
+  *current* catalog normalised, so SQL users can ask who provides or holds which item (and the
+  store checks a department's change against the rest of the city with indexed queries).
 
 ``update_trigger``/``trigger_deadline`` record the article 9 duties (update the catalog within
 15 working days of a law or mandate change) and ``outbox`` the catalog events waiting to be
@@ -26,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "CatalogEntryRow",
     "CatalogVersionRow",
     "DepartmentRow",
     "HolderRow",
@@ -91,6 +96,8 @@ class ResourceRow(Base):
 
 class InfoItemRow(Base):
     __tablename__ = "info_item"
+    # Who else declares this item (one data, one source) is asked by item code.
+    __table_args__ = (sa.Index("ix_info_item_code", "code"),)
 
     resource: Mapped[str] = mapped_column(
         RESOURCE_CODE, sa.ForeignKey("resource.code", ondelete="CASCADE"), primary_key=True
@@ -140,8 +147,30 @@ class CatalogVersionRow(Base):
     author: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime]
     reason: Mapped[str] = mapped_column(sa.Text)
-    snapshot: Mapped[dict[str, Any]]  # CatalogSpec.to_dict()
     diff: Mapped[dict[str, Any]]  # CatalogDiff.to_dict() against the version before
+    # "city", "department:<code>" or "district:<region>": the part of the catalog replaced.
+    scope: Mapped[str] = mapped_column(sa.Text)
+    departments: Mapped[list[Any]]  # codes of the departments whose catalog changed
+
+
+class CatalogEntryRow(Base):
+    """A department or resource as it was in versions ``since`` ≤ v < ``until``."""
+
+    __tablename__ = "catalog_entry"
+    __table_args__ = (
+        sa.Index("ix_catalog_entry_code", "kind", "code", "until"),
+        sa.Index("ix_catalog_entry_owner", "owner", "until"),
+        sa.Index("ix_catalog_entry_since", "since"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # "department" or "resource"
+    code: Mapped[str] = mapped_column(RESOURCE_CODE)
+    owner: Mapped[str] = mapped_column(USCC)  # the department itself, or the provider
+    position: Mapped[int] = mapped_column(sa.Integer)  # order in the catalog
+    since: Mapped[int] = mapped_column(sa.Integer, sa.ForeignKey("catalog_version.number"))
+    until: Mapped[int | None] = mapped_column(sa.Integer, sa.ForeignKey("catalog_version.number"))
+    body: Mapped[dict[str, Any]]  # the canonical dict (CatalogSpec.to_dict form)
 
 
 class UpdateTriggerRow(Base):

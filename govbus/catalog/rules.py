@@ -6,6 +6,14 @@ Changzhou measures (常州市政务信息资源共享管理办法) and of the ca
 the resource and item concerned and a message that names them and the rule. ``check`` raises
 :class:`CatalogRuleError` listing them all, so one run shows everything to fix.
 
+A department changes only its own part of the catalog (articles 8-9: 谁编制、谁负责), but the
+rules hold across the whole city. ``validate(part, outside=...)`` checks a part (one
+department's or one district's departments and resources) against an :class:`Outside`: what
+the rules need to know of the rest of the catalog (its departments, its resources' codes, the
+single-source items it already provides, and its references into the part). The store builds
+it from the database with a few indexed queries, so a one-resource change does not load the
+city's catalog; a violation across the boundary names the other department.
+
 Rules (ids are stable; tools and tests refer to them):
 
 ``invalid-code``
@@ -52,14 +60,24 @@ Rules (ids are stable; tools and tests refer to them):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.identifiers import IdentifierError, parse_resource_code, validate_uscc
-from govbus.vocabulary.spec import CatalogSpec, Resource
+from govbus.vocabulary.spec import CatalogSpec, Department, Resource
 
-__all__ = ["CatalogRuleError", "Violation", "check", "validate"]
+__all__ = [
+    "CatalogRuleError",
+    "Outside",
+    "OutsideResource",
+    "Reference",
+    "Violation",
+    "check",
+    "referenced",
+    "single_source_identities",
+    "validate",
+]
 
 # Where each rule comes from, quoted in every message.
 _SOURCE = {
@@ -100,21 +118,93 @@ class CatalogRuleError(UserError):
         super().__init__(f"catalog breaks {len(self.violations)} rule(s):\n{lines}")
 
 
-def check(spec: CatalogSpec) -> None:
+@dataclass(frozen=True)
+class OutsideResource:
+    """A resource outside the part being checked: enough to name it in a message."""
+
+    code: str
+    name: str
+    provider: str  # department code
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A resource or department outside the part that names a department or resource of it.
+
+    ``kind``: ``related`` (a related resource code), ``holder``, ``lead`` (lead department) or
+    ``parent`` (a department's parent); ``source`` is the referring resource's code or, for
+    ``parent``, the referring department's code."""
+
+    kind: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Outside:
+    """The rest of the catalog, as the rules need it when only a part is being changed.
+
+    ``sources`` maps a single-source identity (see :func:`single_source_identities`) to a
+    resource outside that declares it; only the identities the part declares are needed."""
+
+    departments: tuple[Department, ...] = ()
+    resources: Mapping[str, OutsideResource] = field(default_factory=dict)
+    sources: Mapping[tuple[str, str, str], OutsideResource] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
+
+
+def check(spec: CatalogSpec, outside: Outside | None = None) -> None:
     """Raise :class:`CatalogRuleError` listing all violations, if there are any."""
-    violations = validate(spec)
+    violations = validate(spec, outside)
     if violations:
         raise CatalogRuleError(violations)
 
 
-def validate(spec: CatalogSpec) -> list[Violation]:
-    """Every violation of the sharing rules in ``spec``, in catalog order."""
-    out = list(_departments(spec))
-    out.extend(_duplicate_resources(spec))
+def validate(spec: CatalogSpec, outside: Outside | None = None) -> list[Violation]:
+    """Every violation of the sharing rules in ``spec``, in catalog order.
+
+    With ``outside``, ``spec`` is a part of the catalog and the rules are checked for the whole:
+    the part's own resources in full, and every rule that crosses into the rest.
+    """
+    ctx = _Context(spec, outside or Outside())
+    out = list(_departments(ctx))
+    out.extend(_duplicate_resources(ctx))
     for resource in spec.resources:
-        out.extend(_resource(spec, resource))
-    out.extend(_single_source(spec))
+        out.extend(_resource(ctx, resource))
+    out.extend(_single_source(ctx))
+    out.extend(_references(ctx))
     return out
+
+
+def single_source_identities(r: Resource) -> Iterator[tuple[tuple[str, str, str], str]]:
+    """(identity, item code) of each item ``r`` declares as its provider: every item outside
+    its key. The identity is (subject type, declared identifier for ``other``, item code)."""
+    kind = (r.key.identifier or "") if r.key.subject_type == "other" else ""
+    keys = set(r.key.items)
+    for item in r.items:
+        if item.code not in keys:
+            yield (r.key.subject_type, kind, item.code), item.code
+
+
+class _Context:
+    """The part being checked and the rest of the catalog, with lookups by code."""
+
+    def __init__(self, spec: CatalogSpec, outside: Outside) -> None:
+        self.spec = spec
+        self.outside = outside
+        self.departments: dict[str, Department] = {d.code: d for d in outside.departments}
+        self.departments.update((d.code, d) for d in spec.departments)
+        self.resources = {r.code: r for r in spec.resources}
+
+    def department(self, code: str) -> Department | None:
+        return self.departments.get(code)
+
+    def has_resource(self, code: str) -> bool:
+        return code in self.resources or code in self.outside.resources
+
+    def dept_name(self, code: str) -> str:
+        dept = self.departments.get(code)
+        return f"{dept.name} ({code})" if dept else code
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -133,49 +223,59 @@ def _v(rule: str, resource: Resource, item: str | None, problem: str) -> Violati
     return Violation(rule, resource.code, item, message)
 
 
-def _dept_name(spec: CatalogSpec, code: str) -> str:
-    dept = spec.department(code)
-    return f"{dept.name} ({code})" if dept else code
-
-
 # --- departments ----------------------------------------------------------------------------
 
 
-def _departments(spec: CatalogSpec) -> Iterator[Violation]:
+def _departments(ctx: _Context) -> Iterator[Violation]:
     def v(rule: str, key: str, problem: str) -> Violation:
         return Violation(rule, None, key, f"{problem} [{rule}; {_SOURCE[rule]}]")
 
-    known = {d.code for d in spec.departments}
+    spec = ctx.spec
     for d in spec.departments:
         try:
             validate_uscc(d.code)
         except IdentifierError as exc:
             yield v("invalid-code", d.code, f"department {d.id} ({d.name}) code: {exc}")
-        if d.parent is not None and d.parent not in known:
+        if d.parent is not None and d.parent not in ctx.departments:
             yield v(
                 "unknown-department",
                 d.code,
                 f"department {d.id} ({d.name}) parent {d.parent} is not a catalog department",
             )
-    for field, values in (
-        ("code", [d.code for d in spec.departments]),
-        ("id", [d.id for d in spec.departments]),
-    ):
-        for value, count in Counter(values).items():
-            if count > 1:
-                names = ", ".join(d.name for d in spec.departments if getattr(d, field) == value)
+    # Duplicates within the part, and between the part and the rest of the catalog.
+    everyone = [*spec.departments, *(d for d in ctx.outside.departments)]
+    for attr in ("code", "id"):
+        counts = Counter(getattr(d, attr) for d in everyone)
+        for value in dict.fromkeys(getattr(d, attr) for d in spec.departments):
+            if counts[value] > 1:
+                names = ", ".join(
+                    f"{d.name} ({d.code})" for d in everyone if getattr(d, attr) == value
+                )
                 yield v(
                     "duplicate-code",
                     value,
-                    f"department {field} {value} is used by {count} departments ({names})",
+                    f"department {attr} {value} is used by {counts[value]} departments ({names})",
                 )
 
 
-def _duplicate_resources(spec: CatalogSpec) -> Iterator[Violation]:
+def _duplicate_resources(ctx: _Context) -> Iterator[Violation]:
+    spec = ctx.spec
     counts = Counter(r.code for r in spec.resources)
     reported: set[str] = set()
     for r in spec.resources:
-        if counts[r.code] > 1 and r.code not in reported:
+        if r.code in reported:
+            continue
+        other = ctx.outside.resources.get(r.code)
+        if other is not None:
+            reported.add(r.code)
+            yield _v(
+                "duplicate-code",
+                r,
+                None,
+                f"resource code is already used by {other.name}, provided by "
+                f"{ctx.dept_name(other.provider)}",
+            )
+        elif counts[r.code] > 1:
             reported.add(r.code)
             names = ", ".join(x.name for x in spec.resources if x.code == r.code)
             yield _v(
@@ -189,25 +289,25 @@ def _duplicate_resources(spec: CatalogSpec) -> Iterator[Violation]:
 # --- one resource ---------------------------------------------------------------------------
 
 
-def _resource(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
-    yield from _codes(spec, r)
+def _resource(ctx: _Context, r: Resource) -> Iterator[Violation]:
+    yield from _codes(ctx, r)
     yield from _share_type(r)
     yield from _key(r)
-    yield from _holders(spec, r)
+    yield from _holders(ctx, r)
     for code, count in Counter(i.code for i in r.items).items():
         if count > 1:
             yield _v("duplicate-code", r, code, f"item code appears {count} times")
     for related in r.related:
-        if spec.resource(related) is None:
+        if not ctx.has_resource(related):
             yield _v("related-exists", r, None, f"related resource {related} is not in the catalog")
 
 
-def _codes(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
-    if spec.department(r.provider) is None:
+def _codes(ctx: _Context, r: Resource) -> Iterator[Violation]:
+    if ctx.department(r.provider) is None:
         yield _v(
             "unknown-department", r, None, f"provider {r.provider} is not a catalog department"
         )
-    if r.lead_department is not None and spec.department(r.lead_department) is None:
+    if r.lead_department is not None and ctx.department(r.lead_department) is None:
         yield _v(
             "unknown-department",
             r,
@@ -227,7 +327,7 @@ def _codes(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
             r,
             None,
             f"the code names provider {parsed.provider_code}, but the provider is "
-            f"{_dept_name(spec, r.provider)}; the code must end in /{expected}-<serial>",
+            f"{ctx.dept_name(r.provider)}; the code must end in /{expected}-<serial>",
         )
     classification = parsed.classification
     if classification == "base":
@@ -316,9 +416,9 @@ def _key(r: Resource) -> Iterator[Violation]:
         )
 
 
-def _holders(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
+def _holders(ctx: _Context, r: Resource) -> Iterator[Violation]:
     for h in r.holders:
-        if spec.department(h.department) is None:
+        if ctx.department(h.department) is None:
             yield _v(
                 "unknown-department",
                 r,
@@ -330,7 +430,7 @@ def _holders(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
                 "holder-items-exist",
                 r,
                 None,
-                f"holder {_dept_name(spec, h.department)} is the provider itself; "
+                f"holder {ctx.dept_name(h.department)} is the provider itself; "
                 "holders are other departments keeping copies",
             )
         for code in h.items:
@@ -339,7 +439,7 @@ def _holders(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
                     "holder-items-exist",
                     r,
                     code,
-                    f"holder {_dept_name(spec, h.department)} holds an item the resource "
+                    f"holder {ctx.dept_name(h.department)} holds an item the resource "
                     "does not have",
                 )
 
@@ -347,24 +447,67 @@ def _holders(spec: CatalogSpec, r: Resource) -> Iterator[Violation]:
 # --- across resources -----------------------------------------------------------------------
 
 
-def _single_source(spec: CatalogSpec) -> Iterator[Violation]:
-    first: dict[tuple[str, str, str], Resource] = {}
-    for r in spec.resources:
-        for item in r.items:
-            if item.code in r.key.items:
-                continue
-            kind = (r.key.identifier or "") if r.key.subject_type == "other" else ""
-            identity = (r.key.subject_type, kind, item.code)
+def _single_source(ctx: _Context) -> Iterator[Violation]:
+    first: dict[tuple[str, str, str], Resource | OutsideResource] = dict(ctx.outside.sources)
+    for r in ctx.spec.resources:
+        for identity, code in single_source_identities(r):
             other = first.setdefault(identity, r)
             if other.provider != r.provider:
                 yield _v(
                     "single-source",
                     r,
-                    item.code,
-                    f"{r.key.subject_type} item {item.code} is also provided by "
-                    f"{_dept_name(spec, other.provider)} in resource {other.code} "
-                    f"({other.name}), and here by {_dept_name(spec, r.provider)}; one "
+                    code,
+                    f"{r.key.subject_type} item {code} is also provided by "
+                    f"{ctx.dept_name(other.provider)} in resource {other.code} "
+                    f"({other.name}), and here by {ctx.dept_name(r.provider)}; one "
                     "provider must be authoritative: drop it here and list this department "
                     "under holders of the other resource, or rename the item if it means "
                     "something else",
                 )
+
+
+def _references(ctx: _Context) -> Iterator[Violation]:
+    """Resources and departments outside the part that name what the part no longer has."""
+    for ref in ctx.outside.references:
+        if ref.kind == "parent":
+            if ref.target in ctx.departments:
+                continue
+            child = ctx.departments.get(ref.source)
+            name = f"{child.id} ({child.name})" if child else ref.source
+            rule = "unknown-department"
+            yield Violation(
+                rule,
+                None,
+                ref.source,
+                f"department {name} parent {ref.target} would no longer be a catalog department "
+                f"[{rule}; {_SOURCE[rule]}]",
+            )
+            continue
+        source = ctx.outside.resources.get(ref.source)
+        where = (
+            f"resource {ref.source} ({source.name}) of {ctx.dept_name(source.provider)}"
+            if source
+            else f"resource {ref.source}"
+        )
+        if ref.kind == "related":
+            if ctx.has_resource(ref.target):
+                continue
+            rule, problem = "related-exists", f"related resource {ref.target} would be removed"
+        elif ref.target in ctx.departments:
+            continue
+        else:
+            what = "holder" if ref.kind == "holder" else "lead department"
+            rule = "unknown-department"
+            problem = f"{what} {ref.target} would no longer be a catalog department"
+        yield Violation(rule, ref.source, None, f"{where}: {problem} [{rule}; {_SOURCE[rule]}]")
+
+
+def referenced(spec: Iterable[Resource]) -> Iterator[Reference]:
+    """Every reference the resources make to other resources and departments."""
+    for r in spec:
+        for code in r.related:
+            yield Reference("related", r.code, code)
+        for h in r.holders:
+            yield Reference("holder", r.code, h.department)
+        if r.lead_department is not None:
+            yield Reference("lead", r.code, r.lead_department)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections import Counter
 from pathlib import Path
 
 from govbus.catalog import rules, sheets
@@ -20,6 +21,7 @@ from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, dump_yaml, load_yaml, to_yaml_text
 from govbus.cli.options import add_encoding_option
 from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.schemas import write_schemas
@@ -95,8 +97,32 @@ def _store(settings: Settings):  # type: ignore[no-untyped-def]
     return store
 
 
+def _scope(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"department": args.department, "district": args.district}
+
+
+def _scoped(args: argparse.Namespace) -> bool:
+    return args.department is not None or args.district is not None
+
+
+def _what(args: argparse.Namespace) -> str:
+    if args.department is not None:
+        return f"department {args.department}'s catalog"
+    if args.district is not None:
+        return f"district {args.district}'s catalog"
+    return "the catalog"
+
+
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
     spec = read_catalog(args.file, args.encoding)
+    if _scoped(args):
+        # A part is checked against the rest of the stored catalog; nothing is stored.
+        diff = _store(settings).check(spec, **_scope(args))
+        print(
+            f"{args.file}: {len(spec.resources)} resources as {_what(args)}: every rule passes "
+            f"with the rest of the city; importing it would change: {diff.summary()}"
+        )
+        return 0
     problems = rules.validate(spec)
     for v in problems:
         print(f"{v.rule}: {v.message}")
@@ -119,18 +145,28 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     spec = read_catalog(args.file, args.encoding)
     store = _store(settings)
     before = store.latest_number()
-    number = store.apply(spec, author=args.author, reason=args.reason)
+    number = store.apply(spec, author=args.author, reason=args.reason, **_scope(args))
     if number == before:
-        print(f"no change: the catalog already matches {args.file} (version {number})")
+        print(f"no change: {_what(args)} already matches {args.file} (version {number})")
     else:
-        print(f"catalog version {number}: imported {args.file}")
+        summary = store.history()[-1].summary if _scoped(args) else ""
+        note = f" as {_what(args)} ({summary})" if summary else ""
+        print(f"catalog version {number}: imported {args.file}{note}")
     return 0
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
+    if args.version is not None and args.as_of is not None:
+        raise UserError("give --version or --as-of, not both")
+    version = args.version
+    if args.as_of is not None:
+        version = store.version_at(args.as_of)
     # A missing version is one line naming the versions there are (VersionNotFoundError).
-    spec = store.version(args.version) if args.version is not None else store.current()
+    if _scoped(args):
+        spec = store.part(version=version, **_scope(args))
+    else:
+        spec = store.version(version) if version is not None else store.current()
     write_catalog(spec, args.file)
     where = "standard output" if str(args.file) == "-" else args.file
     # On standard output the catalog is the output; the note goes to stderr.
@@ -140,7 +176,8 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
-    spec = _store(settings).current()
+    store = _store(settings)
+    spec = store.part(**_scope(args)) if _scoped(args) else store.current()
     if args.resource:
         resource = spec.resource(args.resource)
         if resource is None:
@@ -156,7 +193,11 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     names = {d.code: d.name for d in spec.departments}
     for r in spec.resources:
         print(f"{r.code}  {r.share_type:<13} {r.name}  ({names.get(r.provider, r.provider)})")
-    print(f"{len(spec.resources)} resources, {len(spec.departments)} departments")
+    if _scoped(args):
+        mine = {r.provider for r in spec.resources}
+        print(f"{len(spec.resources)} resources of {_what(args)} ({len(mine)} provider(s))")
+    else:
+        print(f"{len(spec.resources)} resources, {len(spec.departments)} departments")
     return 0
 
 
@@ -168,8 +209,11 @@ def _diff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
-    for v in _store(settings).history():
-        print(f"v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.author}: {v.reason}  [{v.summary}]")
+    for v in _store(settings).history(department=args.department):
+        print(
+            f"v{v.number}  {v.created_at:%Y-%m-%d %H:%M}  {v.scope}  {v.author}: {v.reason}  "
+            f"[{v.summary}]"
+        )
     return 0
 
 
@@ -206,12 +250,27 @@ def _trigger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deadlines(args: argparse.Namespace, settings: Settings) -> int:
-    rows = deadlines(_store(settings), args.today)
+    rows = deadlines(
+        _store(settings), args.today, department=args.department, district=args.district
+    )
     for d in rows:
         note = "" if d.certain else f"  (uncertain: {d.reason})"
-        print(f"{d.state:<8} {d.department}  due {d.due}  trigger {d.trigger}{note}")
+        met = f" by version {d.met_by_version}" if d.met_by_version is not None else ""
+        name = f" {d.department_name}" if d.department_name else ""
+        print(
+            f"{d.state:<8} {d.department}{name}  district {d.region or '-'}  due {d.due}  "
+            f"trigger {d.trigger}{met}{note}"
+        )
     if not rows:
-        print("no catalog update deadlines recorded")
+        print(f"no catalog update deadlines recorded for {_what(args)}")
+        return 0
+    # Per department and per district: how many are open, met and overdue.
+    for label, key in (("department", "department"), ("district", "region")):
+        counts: dict[str, Counter[str]] = {}
+        for d in rows:
+            counts.setdefault(getattr(d, key) or "-", Counter())[d.state] += 1
+        for who, c in sorted(counts.items()):
+            print(f"{label} {who}: {c['open']} open, {c['met']} met, {c['overdue']} overdue")
     return 0
 
 
@@ -227,12 +286,37 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+def _when(text: str) -> dt.datetime:
+    """A date (its end, China time) or a date and time (China time unless it says)."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=CHINA_TZ)
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time like 2026-01-31 or 2026-01-31T09:30"
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=CHINA_TZ)
+
+
+def _add_scope(p: argparse.ArgumentParser, verb: str) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--department", metavar="ID", help=f"{verb} only this department's part (id or code)"
+    )
+    group.add_argument(
+        "--district", metavar="REGION", help=f"{verb} only this district's catalog (e.g. 320402)"
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     catalog = sub.add_parser("catalog", help="the resource catalog: import, search, versions")
     cs = catalog.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     p = cs.add_parser("validate", help="check a catalog file against every rule")
     p.add_argument("file", type=Path, help=".yaml, .xlsx or a directory of CSV files")
+    _add_scope(p, "check the file as")
     add_encoding_option(p)
     p.set_defaults(handler=_validate)
 
@@ -240,6 +324,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("file", type=Path, nargs="?", default=None, help="default: the sample")
     p.add_argument("--author", default="operator", help="who makes the change")
     p.add_argument("--reason", default="catalog import", help="why (kept in the history)")
+    _add_scope(p, "replace")
     add_encoding_option(p)
     p.set_defaults(handler=_import)
 
@@ -248,10 +333,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "file", type=Path, help=".yaml, .xlsx, a directory for CSV files, or - (YAML to stdout)"
     )
     p.add_argument("--version", type=int, help="a past version number")
+    p.add_argument(
+        "--as-of", type=_when, help="the catalog as it was then: YYYY-MM-DD[THH:MM] (China time)"
+    )
+    _add_scope(p, "write")
     p.set_defaults(handler=_export)
 
     p = cs.add_parser("show", help="list resources, or show one in full")
     p.add_argument("resource", nargs="?", help="a resource code")
+    _add_scope(p, "list")
     p.set_defaults(handler=_show)
 
     p = cs.add_parser("diff", help="what changed between two catalog versions")
@@ -259,9 +349,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("b", type=int)
     p.set_defaults(handler=_diff)
 
-    cs.add_parser("history", help="every catalog version: who, when, why").set_defaults(
-        handler=_history
-    )
+    p = cs.add_parser("history", help="every catalog version: who, when, why")
+    p.add_argument("--department", metavar="ID", help="only versions that changed its catalog")
+    p.set_defaults(handler=_history)
 
     p = cs.add_parser("search", help="who holds an info item (article 17), by its name")
     p.add_argument("query", help="an info item name, e.g. 公民身份号码 or 身份")
@@ -281,6 +371,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = cs.add_parser("deadlines", help="catalog update deadlines: open, met, overdue")
     p.add_argument("--today", type=_date, default=dt.date.today())
+    _add_scope(p, "list")
     p.set_defaults(handler=_deadlines)
 
     cs.add_parser("relay", help="publish pending catalog events to Kafka").set_defaults(

@@ -15,7 +15,6 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import MISSING, dataclass, field, fields
-from functools import cache
 from typing import Any, Literal, get_args
 
 from govbus.vocabulary.errors import UserError
@@ -236,14 +235,20 @@ def _canonical_value(value: Any) -> Any:
 
 
 _ITEM_DEFAULTS = InfoItem(name="", code="", data_type="C")
+# The optional item fields with their defaults, in declaration order.
+_ITEM_OPTIONAL = tuple(
+    (f.name, getattr(_ITEM_DEFAULTS, f.name))
+    for f in fields(InfoItem)
+    if f.name not in ("name", "code", "data_type")
+)
 
 
 def _item_dict(i: InfoItem) -> dict[str, Any]:
     out: dict[str, Any] = {"name": i.name, "code": i.code, "data_type": i.data_type}
-    for f in fields(InfoItem):
-        value = getattr(i, f.name)
-        if f.name not in out and value != getattr(_ITEM_DEFAULTS, f.name):
-            out[f.name] = value
+    for name, default in _ITEM_OPTIONAL:
+        value = getattr(i, name)
+        if value != default:
+            out[name] = value
     return out
 
 
@@ -292,9 +297,17 @@ def _str(data: Mapping[str, Any], key: str, path: str, *, required: bool = True)
     return value.strip()
 
 
-@cache
+# Keyed by the Literal's identity: hashing a typing.Literal walks its arguments on every call,
+# which cost more than the rest of parsing a 200,000-item catalog. The Literal is kept in the
+# value, so its id cannot be reused while the entry exists.
+_ALLOWED: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
 def _allowed(kind: Any) -> frozenset[str]:
-    return frozenset(get_args(kind))
+    entry = _ALLOWED.get(id(kind))
+    if entry is None:
+        entry = _ALLOWED[id(kind)] = (kind, frozenset(get_args(kind)))
+    return entry[1]
 
 
 def _choice(data: Mapping[str, Any], key: str, path: str, kind: Any, default: Any = None) -> Any:

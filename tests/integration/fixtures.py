@@ -17,6 +17,7 @@ through the code under test).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import subprocess
@@ -210,9 +211,9 @@ def exchange(admin: AdminClient, kafka_settings: Settings, tmp_path: Path) -> It
         yield ex
 
 
-@pytest.fixture
-def pg_store(pg_dsn: str) -> Iterator[CatalogStore]:
-    """A migrated catalog store on a PostgreSQL database of its own, dropped afterwards."""
+@contextlib.contextmanager
+def pg_database(pg_dsn: str) -> Iterator[str]:
+    """A new, empty database on the test's PostgreSQL server (its DSN), dropped afterwards."""
     url = sa.make_url(pg_dsn)
     name = f"t_{uuid.uuid4().hex[:12]}"
     # CREATE/DROP DATABASE cannot run in a transaction, hence autocommit on the server's own db.
@@ -223,16 +224,25 @@ def pg_store(pg_dsn: str) -> Iterator[CatalogStore]:
     except sa.exc.OperationalError as exc:
         server.dispose()
         unavailable(f"PostgreSQL at {url.render_as_string()} is not reachable: {exc}")
-    store = CatalogStore(url.set(database=name).render_as_string(hide_password=False))
     try:
-        assert store.engine.dialect.name == "postgresql"
-        store.migrate()
-        yield store
+        yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        store.dispose()
         with server.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         server.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_dsn: str) -> Iterator[CatalogStore]:
+    """A migrated catalog store on a PostgreSQL database of its own, dropped afterwards."""
+    with pg_database(pg_dsn) as dsn:
+        store = CatalogStore(dsn)
+        try:
+            assert store.engine.dialect.name == "postgresql"
+            store.migrate()
+            yield store
+        finally:
+            store.dispose()
 
 
 # -- plain helpers ----------------------------------------------------------------------------

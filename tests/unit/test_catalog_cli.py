@@ -82,3 +82,44 @@ def test_committed_avro_schemas_match_the_sample_catalog(tmp_path: Path) -> None
     committed = {p.name: p.read_bytes() for p in (REPO / "schemas" / "avro").glob("*.avsc")}
     generated = {p.name: p.read_bytes() for p in fresh.glob("*.avsc")}
     assert committed == generated
+
+
+def test_a_department_maintainer_exports_edits_checks_and_imports_its_own_part(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(tmp_path, "import") == 0
+    mine = tmp_path / "cz-gaj.yaml"
+    assert run(tmp_path, "export", str(mine), "--department", "cz-gaj") == 0
+    part = load_yaml(mine)
+    driving = next(r for r in part.resources if r.name == "机动车驾驶证信息")
+    edited = dataclasses.replace(
+        part,
+        resources=tuple(
+            dataclasses.replace(r, abstract="机动车驾驶证核发与注销信息。") if r is driving else r
+            for r in part.resources
+        ),
+    )
+    dump_yaml(edited, mine)
+    capsys.readouterr()
+    assert run(tmp_path, "validate", str(mine), "--department", "cz-gaj") == 0
+    assert "~1 resource" in capsys.readouterr().out
+    assert run(tmp_path, "import", str(mine), "--department", "cz-gaj", "--author", "李四") == 0
+    assert "catalog version 2" in capsys.readouterr().out
+    assert run(tmp_path, "history", "--department", "cz-gaj") == 0
+    assert "department:1132040001410015XY  李四" in capsys.readouterr().out
+    assert run(tmp_path, "show", "--department", "cz-gaj") == 0
+    shown = capsys.readouterr().out
+    assert driving.code in shown and "社会救助" not in shown
+    # Another department's file under this department's name: one line naming both.
+    civil = tmp_path / "cz-mzj.yaml"
+    assert run(tmp_path, "export", str(civil), "--department", "cz-mzj") == 0
+    capsys.readouterr()
+    assert run(tmp_path, "import", str(civil), "--department", "cz-gaj") == 1
+    err = capsys.readouterr().err
+    assert "常州市民政局" in err and "cz-gaj" in err and len(err.strip().splitlines()) == 1
+    # The city's catalog as it was before the change.
+    old = tmp_path / "v1.yaml"
+    assert run(tmp_path, "export", str(old), "--version", "1") == 0
+    assert load_yaml(old) == load_yaml(SAMPLE_CATALOG_PATH)
+    assert run(tmp_path, "deadlines", "--district", "320402") == 0
+    assert "no catalog update deadlines" in capsys.readouterr().out
