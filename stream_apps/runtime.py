@@ -12,20 +12,18 @@ Tables are kept in memory and rebuilt from their changelog topics when a worker 
 from __future__ import annotations
 
 import ssl
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import EventT, TransportT
+from faust.types import TransportT
 
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import ConfigError, Settings
 from govbus.vocabulary.topology import StreamApp
 
-__all__ = ["COMMIT_EVERY", "FETCH_MAX_WAIT", "BatchCommitter", "broker_urls", "make_app"]
+__all__ = ["FETCH_MAX_WAIT", "GovbusApp", "broker_urls", "make_app"]
 
 # How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
 # driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
@@ -52,37 +50,6 @@ class _Consumer(faust_aiokafka.Consumer):
 
 class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
-
-
-# At most this long (s) between a processed batch and its offsets being committed (see
-# ``BatchCommitter``); Faust's own commit timer (``broker_commit_interval``) runs besides.
-COMMIT_EVERY = 0.25
-
-
-class BatchCommitter:
-    """Commits a batch's offsets right after the agent processed it, at most every ``every`` s.
-
-    Faust acks ``take_events`` batches after the agent's body returns and commits acked offsets
-    on a timer (2.8 s by default) through its acked-offsets bookkeeping, which advances a
-    partition's committed offset only by the first run of consecutive acked offsets per
-    cycle. Measured on the verifier: committed offsets reached the end of its inputs 27-35 s
-    after the last event was processed, so a crash replayed half a minute of input. Acking the
-    batch here and asking Faust to commit at once runs a cycle per batch instead of per timer
-    tick (the same bookkeeping, and its producer flush before committing: at-least-once holds).
-    """
-
-    def __init__(self, app: faust.App, every: float = COMMIT_EVERY) -> None:
-        self.app = app
-        self.every = every
-        self._last = time.monotonic()
-
-    async def processed(self, events: Sequence[EventT[Any]]) -> None:
-        for event in events:
-            event.ack()  # the stream's own ack after the body then finds it done
-        now = time.monotonic()
-        if now - self._last >= self.every:
-            self._last = now
-            await self.app.consumer.commit()
 
 
 class GovbusApp(faust.App):

@@ -17,8 +17,8 @@ Topics (named by the context's ``naming``, which namespaces them all):
 Each batch of events is folded through ``Verifier``; the batch's actions are sent and
 *acknowledged* before the table is written, so a crash can only repeat an action (same
 dispute id: the dispute app deduplicates), never record a dispute as open that was not sent.
-Faust flushes the producer before it commits offsets (at-least-once); the offsets of a
-processed batch are committed right after it (``runtime.BatchCommitter``), not seconds later.
+Faust flushes the producer before it commits offsets (at-least-once), every
+``broker_commit_interval`` (1 s, stream_apps/runtime.py).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from govbus.vocabulary.naming import VERIFIER
 from govbus.vocabulary.spec import CatalogSpec
 from govbus.vocabulary.topology import DesiredStateError, StreamApp, TopicSpec
 from stream_apps.registry import DEFAULT_CONTEXT, AppContext
-from stream_apps.runtime import BatchCommitter, make_app
+from stream_apps.runtime import make_app
 from stream_apps.verification import metrics
 from stream_apps.verification.rules import (
     Authoritative,
@@ -256,12 +256,10 @@ def build(
     actions = app.topic(app_spec.writes[0], key_serializer="raw", value_serializer="raw")
     now = clock or (lambda: dt.datetime.now(dt.UTC))
     worker = _Worker(spec, routes, table, actions, now, context)
-    committer = BatchCommitter(app)
 
     @app.agent(source, name=f"{app_spec.app_id}.verify")
     async def verify(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(int(batch), float(within)):  # type: ignore[attr-defined]
             await worker.process(events)
-            await committer.processed(events)
 
     return app
