@@ -1,60 +1,95 @@
-"""What the SDK's validation and Avro encoding cost against a raw Kafka client, in one run.
+"""What the SDK's validation and Avro encoding cost against a raw Kafka client and against
+confluent-kafka's own Avro serializers, in one run.
 
     python -m benchmarks.publish_bench [--records 100000] [--size 1024] [--partitions 3]
+        [--rounds 3] [--max-workers N] [--latency-samples 200]
 
 Uses GOVBUS_BOOTSTRAP_SERVERS (with GOVBUS_ADMIN_PASSWORD) if set, else a local broker of its
-own (state under /tmp/govbus-publish-bench, port 16492; stopped afterwards if started here).
+own (state under /tmp/govbus-publish-bench, port 16492, or GOVBUS_BENCH_STATE_DIR /
+GOVBUS_BENCH_BROKER_PORT; stopped afterwards if started here).
 
-Produce: a raw confluent-kafka producer sends pre-encoded values (the very bytes the SDK
-writes, so both move the same data) vs ``Publisher.publish`` validating, encoding and keying
-equivalent records; same producer settings (idempotent, acks=all, same linger and batch size).
-Consume: a raw consumer reading one topic vs the same plus ``wire.decode_single_object`` on
-the other. Consume time runs from the first record received (group join excluded).
+Three paths, each timed ``--rounds`` times, alternating, medians printed:
+
+- raw: a confluent-kafka producer sends pre-encoded values (the very bytes the SDK writes), a
+  consumer reads them and does nothing;
+- peer: what a user would pick instead, confluent-kafka's ``SerializingProducer`` with an
+  ``AvroSerializer`` of the same envelope schema (Schema Registry client in mock mode, no
+  server) and ``DeserializingConsumer`` with an ``AvroDeserializer``;
+- SDK: ``Publisher.publish`` validating, encoding and keying equivalent records (also with
+  ``workers`` = 2 .. ``--max-workers``, default the cores available), and ``Subscriber.run``
+  (decoding, commits, usage audit) reading them.
+
+Producers share settings (idempotent, acks=all, same linger and batch size). Consume time runs
+from the first record received (group join excluded). The single-process cost per record is
+broken down (validation, encoding, produce). Latency: one record every 50 ms, published ->
+handed to the application, for raw (produce -> poll) and SDK (``Publisher.publish`` ->
+``Subscriber`` handler), idle and under a background load of half the SDK's maximum rate (the
+load from another process), p50/p99 of ``--latency-samples`` each.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import multiprocessing
 import os
 import resource
 import secrets
+import statistics
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import (
+    DeserializingConsumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    SerializingProducer,
+)
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import (
+    MessageField,
+    SerializationContext,
+    StringDeserializer,
+    StringSerializer,
+)
 
 from govbus.broker import admin as kafka_admin
+from govbus.subscribe.consumer import Record, Subscriber
 from govbus.vocabulary import acls as kafka_acls
 from govbus.vocabulary import kafka as kafka_clients
-from govbus.vocabulary import wire
+from govbus.vocabulary import schemas, wire
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_char
 from govbus.vocabulary.naming import Naming
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
 from producers.publisher import Publisher
-from producers.validate import record_key
+from producers.validate import avro_payload, record_key, validate_record
 
-STATE_DIR = Path("/tmp/govbus-publish-bench")
-PORT = 16492
+STATE_DIR = Path(os.environ.get("GOVBUS_BENCH_STATE_DIR", "/tmp/govbus-publish-bench"))
+PORT = int(os.environ.get("GOVBUS_BENCH_BROKER_PORT", "16492"))
 CODE = "11320400MB0152709" + uscc_check_char("11320400MB0152709")
 ITEM_COUNT = 10
-# Same for both producers: batching is where throughput comes from.
+# Same for every producer: batching is where throughput comes from.
 PRODUCER_CONFIG: dict[str, Any] = {
     "linger.ms": 10,
     "batch.size": 1_000_000,
     "queue.buffering.max.messages": 500_000,
 }
+SAMPLE_EVERY = 0.05  # s between latency samples
+SAMPLE_ITEM = "field_0"  # the item a latency sample carries its send time in
 
 
 def line(name: str, value: str) -> None:
-    print(f"{name + ':':<36} {value}", flush=True)
+    print(f"{name + ':':<40} {value}", flush=True)
 
 
 def bench_resource(size: int) -> Resource:
@@ -78,10 +113,10 @@ def bench_resource(size: int) -> Resource:
     )
 
 
-def make_records(res: Resource, n: int) -> list[dict[str, Any]]:
+def make_records(res: Resource, n: int, offset: int = 0) -> list[dict[str, Any]]:
     per_item = res.items[1].length or 1
     out = []
-    for i in range(n):
+    for i in range(offset, offset + n):
         body = f"320402{19700101 + i % 28:08d}{i % 1000:03d}"
         record: dict[str, Any] = {"citizen_id": body + citizen_id_check_digit(body)}
         for item in res.items[1:]:
@@ -90,7 +125,7 @@ def make_records(res: Resource, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def connect(args: argparse.Namespace) -> tuple[Settings, Callable[[], None]]:
+def connect() -> tuple[Settings, Callable[[], None]]:
     if os.environ.get("GOVBUS_BOOTSTRAP_SERVERS"):
         return load_settings(), lambda: None
     from govbus.broker.cluster import LocalCluster
@@ -111,13 +146,80 @@ def connect(args: argparse.Namespace) -> tuple[Settings, Callable[[], None]]:
     return settings, (lambda: None) if running else cluster.stop
 
 
-def raw_produce(producer: Any, topic: str, items: list[tuple[bytes, bytes]]) -> float:
-    errors: list[KafkaError] = []
+@dataclass(frozen=True)
+class Bench:
+    """Everything a benchmark step (or a load process) needs: picklable."""
 
+    settings: Settings
+    user: str
+    password: str
+    spec: CatalogSpec
+    naming: Naming
+    raw_topic: str
+    peer_topic: str
+    which: int = 0  # the resource: 0 for throughput, 1 for latency (a topic of its own)
+
+    @property
+    def res(self) -> Resource:
+        return self.spec.resources[self.which]
+
+    @property
+    def sdk_topic(self) -> str:
+        return self.naming.resource_topic(self.res.code)
+
+    def session(self) -> DepartmentSession:
+        return DepartmentSession(
+            self.settings, self.user, self.password, self.spec, catalog_version=1,
+            naming=self.naming,
+        )  # fmt: skip
+
+    def producer(self, **extra: Any) -> Any:
+        return kafka_clients.producer(self.settings, self.user, self.password, **extra)
+
+    def consumer(self, **extra: Any) -> Any:
+        group = f"{self.user}.{uuid.uuid4().hex[:6]}"
+        return kafka_clients.consumer(self.settings, self.user, self.password, group, **extra)
+
+    def registry(self) -> SchemaRegistryClient:
+        # new_client gives the mock for a mock:// URL (the constructor would try HTTP).
+        return SchemaRegistryClient.new_client({"url": "mock://govbus-bench"})
+
+    def peer_producer(self, registry: SchemaRegistryClient) -> SerializingProducer:
+        schema = json.dumps(schemas.envelope_schema(self.res))
+        conf = kafka_clients.client_config(
+            self.settings, self.user, self.password,
+            **{"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random",
+               **PRODUCER_CONFIG},
+        )  # fmt: skip
+        conf.pop("logger")  # SerializingProducer passes the config to librdkafka as is
+        conf["key.serializer"] = StringSerializer("utf_8")
+        conf["value.serializer"] = AvroSerializer(registry, schema)
+        return SerializingProducer(conf)
+
+
+def envelope(res: Resource, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "provider": CODE,
+        "resource_code": res.code,
+        "catalog_version": 1,
+        "op": "UPSERT",
+        "event_time": dt.datetime.now(dt.UTC),
+        "trace_id": str(uuid.uuid4()),
+        "payload": payload,
+    }
+
+
+def _report(errors: list[KafkaError]) -> Callable[[KafkaError | None, Message], None]:
     def report(err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             errors.append(err)
 
+    return report
+
+
+def raw_produce(producer: Any, topic: str, items: list[tuple[bytes, bytes]]) -> float:
+    errors: list[KafkaError] = []
+    report = _report(errors)
     start = time.perf_counter()
     for key, value in items:
         while True:
@@ -132,25 +234,46 @@ def raw_produce(producer: Any, topic: str, items: list[tuple[bytes, bytes]]) -> 
     return time.perf_counter() - start
 
 
-def consume(
-    settings: Settings, user: str, password: str, topic: str, n: int, decode: Callable[[bytes], Any]
-) -> float:
-    consumer = kafka_clients.consumer(
-        settings, user, password, f"{user}.{uuid.uuid4().hex[:6]}", **{"fetch.max.bytes": 52428800}
-    )
+def peer_produce(producer: SerializingProducer, topic: str, records: list[dict[str, Any]],
+                 res: Resource) -> float:  # fmt: skip
+    """What a user of confluent-kafka's serializers writes: a dict per record, Avro by the
+    registry's schema (no validation beyond Avro's types)."""
+    errors: list[KafkaError] = []
+    report = _report(errors)
+    start = time.perf_counter()
+    for record in records:
+        value = envelope(res, record)
+        while True:
+            try:
+                producer.produce(topic, key=record["citizen_id"], value=value, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(120) or errors:
+        raise KafkaException(errors[0] if errors else "peer produce: records not acknowledged")
+    return time.perf_counter() - start
+
+
+def sdk_produce(bench: Bench, records: list[dict[str, Any]], workers: int = 1) -> float:
+    with Publisher(bench.session(), producer_config=PRODUCER_CONFIG) as publisher:
+        start = time.perf_counter()
+        report = publisher.publish(bench.res.code, records, workers=workers)
+        seconds = time.perf_counter() - start
+    assert report.delivered == len(records) and not report.dead_lettered, report
+    return seconds
+
+
+def consume(consumer: Any, topic: str, n: int, poll: Callable[[Any], list[Any]]) -> float:
     consumer.subscribe([topic])
     got, start = 0, 0.0
     deadline = time.monotonic() + 300
     try:
         while got < n and time.monotonic() < deadline:
-            batch = consumer.consume(10_000, 0.5)
+            batch = poll(consumer)
             if batch and not start:
                 start = time.perf_counter()
-            for msg in batch:
-                if msg.error():
-                    raise KafkaException(msg.error())
-                decode(msg.value())
-                got += 1
+            got += len(batch)
     finally:
         consumer.close()
     if got < n:
@@ -158,29 +281,242 @@ def consume(
     return time.perf_counter() - start
 
 
-def rates(name: str, n: int, nbytes: int, seconds: float) -> float:
-    per_s = n / seconds
-    line(name, f"{per_s:>10,.0f} records/s  {nbytes / seconds / 1e6:>8.1f} MB/s  ({seconds:.2f} s)")
+def raw_consume(bench: Bench, topic: str, n: int) -> float:
+    def poll(consumer: Any) -> list[Any]:
+        batch = consumer.consume(10_000, 0.5)
+        for msg in batch:
+            if msg.error():
+                raise KafkaException(msg.error())
+        return batch
+
+    return consume(bench.consumer(**{"fetch.max.bytes": 52428800}), topic, n, poll)
+
+
+def peer_consume(bench: Bench, registry: SchemaRegistryClient, n: int) -> float:
+    conf = kafka_clients.client_config(
+        bench.settings, bench.user, bench.password,
+        **{"group.id": f"{bench.user}.{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
+           "auto.offset.reset": "earliest", "fetch.max.bytes": 52428800},
+    )  # fmt: skip
+    conf.pop("logger")
+    conf["key.deserializer"] = StringDeserializer("utf_8")
+    conf["value.deserializer"] = AvroDeserializer(registry)
+
+    def poll(consumer: Any) -> list[Any]:
+        # DeserializingConsumer has poll only (one record per call): what its users write.
+        msg = consumer.poll(0.5)
+        if msg is None:
+            return []
+        if msg.error():
+            raise KafkaException(msg.error())
+        return [msg]
+
+    return consume(DeserializingConsumer(conf), bench.peer_topic, n, poll)
+
+
+def sdk_consume(bench: Bench, n: int) -> float:
+    subscriber = Subscriber(
+        bench.session(), bench.res.code, "administrative-basis",
+        group_suffix=uuid.uuid4().hex[:6],
+    )  # fmt: skip
+    first = 0.0
+
+    def handler(_record: Record) -> None:
+        nonlocal first
+        first = first or time.perf_counter()
+
+    got = subscriber.run(handler, max_records=n, timeout=60)
+    if got < n:
+        raise RuntimeError(f"the subscriber got only {got} of {n} records")
+    return time.perf_counter() - first
+
+
+def rates(name: str, n: int, nbytes: int, seconds: list[float]) -> float:
+    med = statistics.median(seconds)
+    per_s = n / med
+    spread = ", ".join(f"{n / s:,.0f}" for s in seconds)
+    line(name, f"{per_s:>10,.0f} records/s  {nbytes / med / 1e6:>7.1f} MB/s  (runs: {spread})")
     return per_s
 
 
+def profile(bench: Bench, records: list[dict[str, Any]], registry: SchemaRegistryClient,
+            raw_seconds: float) -> None:  # fmt: skip
+    """The single-process cost per record, step by step (no broker involved but produce)."""
+    res, n = bench.res, len(records)
+    start = time.perf_counter()
+    for position, record in enumerate(records, start=1):
+        validate_record(res, record, position)
+    validation = time.perf_counter() - start
+    start = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    for record in records:
+        record_key(res, record)
+        wire.encode_upsert(
+            res, provider=CODE, catalog_version=1, event_time=now,
+            trace_id=str(uuid.uuid4()), payload=avro_payload(res, record),
+        )  # fmt: skip
+    encoding = time.perf_counter() - start
+    serializer = AvroSerializer(registry, json.dumps(schemas.envelope_schema(res)))
+    ctx = SerializationContext(bench.peer_topic, MessageField.VALUE)
+    start = time.perf_counter()
+    for record in records:
+        serializer(envelope(res, record), ctx)
+    peer = time.perf_counter() - start
+    us = 1e6 / n
+    line("SDK validation", f"{validation * us:6.1f} µs/record")
+    line("SDK key + envelope + Avro encoding", f"{encoding * us:6.1f} µs/record")
+    line("produce (raw client, pre-encoded)", f"{raw_seconds * us:6.1f} µs/record")
+    line("peer AvroSerializer (envelope + Avro)", f"{peer * us:6.1f} µs/record")
+
+
+# --- latency ------------------------------------------------------------------------------------
+
+
+WARM_UP = 6.0  # s of load before the first sample: the consumer has joined its group by then
+
+
+def _load(bench: Bench, mode: str, rate: float, samples: int, tag: str) -> None:
+    """Load process: ``rate`` records/s of background load and, after WARM_UP s, a sample
+    every SAMPLE_EVERY s carrying ``tag`` and its send time (time.monotonic: one clock for
+    every process of the machine)."""
+    res = bench.res
+    pool = make_records(res, 1000, offset=10_000_000)
+    sample = make_records(res, 1, offset=20_000_000)[0]
+    tick = 0.005
+    per_tick = rate * tick
+    publisher = Publisher(bench.session()) if mode == "sdk" else None
+    producer = bench.producer() if mode == "raw" else None
+    encoded = [(record_key(res, r), wire.encode_single_object(res, envelope(res, r))) for r in pool]
+    sample_value = wire.encode_single_object(res, envelope(res, sample))
+    # Connect (and get the idempotent producer id) before anything is timed.
+    if producer is not None:
+        producer.produce(bench.raw_topic, value=encoded[0][1], key=encoded[0][0])
+        producer.flush(30)
+    elif publisher is not None:
+        publisher.publish(res.code, pool[:1])
+    sent = owed = 0.0
+    i = 0
+    start = time.monotonic()
+    next_sample = start + WARM_UP
+    while sent < samples:
+        owed += per_tick
+        batch = int(owed)
+        owed -= batch
+        if batch:
+            if producer is not None:
+                for _ in range(batch):
+                    key, value = encoded[i % len(encoded)]
+                    producer.produce(bench.raw_topic, value=value, key=key)
+                    i += 1
+                producer.poll(0)
+            elif publisher is not None:
+                publisher.publish(res.code, [pool[(i + j) % len(pool)] for j in range(batch)])
+                i += batch
+        now = time.monotonic()
+        if now >= next_sample:
+            next_sample += SAMPLE_EVERY
+            sent += 1
+            if producer is not None:
+                stamp = f"{tag}:{time.monotonic()!r}".encode()
+                producer.produce(
+                    bench.raw_topic, value=sample_value, key=b"sample", headers=[("sent", stamp)]
+                )
+                producer.poll(0)
+            elif publisher is not None:
+                publisher.publish(
+                    res.code, [{**sample, SAMPLE_ITEM: f"{tag}:{time.monotonic()!r}"}]
+                )
+        pause = start + tick * (i + 1) / max(per_tick, 1e-9) if per_tick >= 1 else now + tick
+        time.sleep(max(0.0, min(pause, next_sample) - time.monotonic()))
+    if producer is not None:
+        producer.flush(30)
+    if publisher is not None:
+        publisher.close()
+
+
+def _stamp(value: str | bytes | None, tag: str) -> float | None:
+    """The send time in a sample of this phase, else None."""
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else value
+    mark, sep, sent = text.partition(":")
+    return float(sent) if sep and mark == tag else None
+
+
+def latency(bench: Bench, mode: str, rate: float, samples: int) -> list[float]:
+    """Seconds from send to hand-over of ``samples`` samples, under ``rate`` records/s."""
+    bench = replace(bench, which=1)  # the latency resource, its own topics
+    found: list[float] = []
+    tag = uuid.uuid4().hex[:8]
+    ctx = multiprocessing.get_context("spawn")
+    loader = ctx.Process(target=_load, args=(bench, mode, rate, samples, tag), daemon=True)
+    limit = WARM_UP + samples * SAMPLE_EVERY * 4 + 60
+    if mode == "raw":
+        consumer = bench.consumer(**{"auto.offset.reset": "latest"})
+        consumer.subscribe([bench.raw_topic])
+        loader.start()
+        deadline = time.monotonic() + limit
+        while len(found) < samples and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)  # what a user of the raw client writes
+            if msg is None or msg.error():
+                continue
+            now = time.monotonic()
+            for name, value in msg.headers() or ():
+                sent = _stamp(value, tag) if name == "sent" else None
+                if sent is not None:
+                    found.append(now - sent)
+        consumer.close()
+    else:
+        subscriber = Subscriber(
+            bench.session(), bench.res.code, "administrative-basis",
+            group_suffix=uuid.uuid4().hex[:6],
+        )  # fmt: skip
+
+        def handler(record: Record) -> None:
+            sent = _stamp((record.value or {}).get(SAMPLE_ITEM), tag)
+            if sent is not None:
+                found.append(time.monotonic() - sent)
+                if len(found) >= samples:
+                    subscriber.stop()
+
+        loader.start()
+        subscriber.run(handler, timeout=limit)
+    loader.join(60)
+    if len(found) < samples:
+        raise RuntimeError(f"latency {mode}: {len(found)} of {samples} samples arrived")
+    return found
+
+
+def quantiles(values: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(values, n=100)
+    return cuts[49], cuts[98]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=1024, help="target encoded value bytes")
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each path")
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument("--max-workers", type=int, default=cores, help=f"default {cores}")
+    parser.add_argument("--latency-samples", type=int, default=200)
     args = parser.parse_args(argv)
 
-    settings, stop = connect(args)
+    settings, stop = connect()
     admin = kafka_clients.admin_client(settings)
     tag = uuid.uuid4().hex[:8]
     user, password = f"bench-{tag}", secrets.token_urlsafe(12)
     res = bench_resource(args.size)
-    spec = CatalogSpec((Department(user, CODE, "基准测试部门", "city", "320400"),), (res,))
+    lat_res = replace(res, code=f"10101/{CODE}-000002", name="基准测试资源（时延）")
+    spec = CatalogSpec((Department(user, CODE, "基准测试部门", "city", "320400"),), (res, lat_res))
     naming = Naming(f"bench{tag}.")  # the benchmark's own namespace
-    raw_topic, sdk_topic = f"bench{tag}.raw", naming.resource_topic(res.code)
-    dlq = naming.dlq_topic(user)
-    topics = [raw_topic, sdk_topic, dlq]
+    bench = Bench(settings, user, password, spec, naming, f"bench{tag}.raw", f"bench{tag}.peer")
+    lat_raw = f"bench{tag}.raw-latency"
+    topics = [
+        *(bench.raw_topic, bench.peer_topic, lat_raw, bench.sdk_topic),
+        *(naming.resource_topic(lat_res.code), naming.dlq_topic(user), naming.audit_topic),
+    ]
     try:
         kafka_admin.upsert_scram_user(admin, user, password)
         for topic in topics:
@@ -195,51 +531,86 @@ def main(argv: list[str] | None = None) -> int:
             ]
             + kafka_acls.group_prefix_acls(user, f"{user}."),
         )
-
         records = make_records(res, args.records)
-        envelope = {
-            "provider": CODE,
-            "resource_code": res.code,
-            "catalog_version": 1,
-            "op": "UPSERT",
-            "event_time": dt.datetime.now(dt.UTC),
-            "trace_id": str(uuid.uuid4()),
-        }
         encoded = [
-            (record_key(res, r), wire.encode_single_object(res, {**envelope, "payload": r}))
-            for r in records
+            (record_key(res, r), wire.encode_single_object(res, envelope(res, r))) for r in records
         ]
         nbytes = sum(len(v) for _, v in encoded)
-        line("records", f"{args.records:,} x {nbytes / args.records:,.0f} bytes (encoded value)")
+        n = args.records
+        line("records", f"{n:,} x {nbytes / n:,.0f} bytes (encoded value)")
         line("producer settings", f"idempotent, acks=all, {PRODUCER_CONFIG}")
+        line("cores available", str(cores))
+        registry = bench.registry()
+        producer = bench.producer(**PRODUCER_CONFIG)
+        peer = bench.peer_producer(registry)
+        # Warm-up, untimed: connections, the idempotent producer id, the schema registered.
+        raw_produce(producer, bench.raw_topic, encoded[:1])
+        peer_produce(peer, bench.peer_topic, records[:1], res)
+        sdk_produce(bench, records[:1])
+        timing: dict[str, list[float]] = {"raw": [], "peer": [], "sdk": []}
+        workers = list(range(2, args.max_workers + 1))
+        for w in workers:
+            timing[f"sdk{w}"] = []
+        for _ in range(args.rounds):  # alternating, so drifts of the machine hit every path
+            timing["raw"].append(raw_produce(producer, bench.raw_topic, encoded))
+            timing["peer"].append(peer_produce(peer, bench.peer_topic, records, res))
+            timing["sdk"].append(sdk_produce(bench, records))
+            for w in workers:
+                timing[f"sdk{w}"].append(sdk_produce(bench, records, workers=w))
+        print("== produce (median of runs)")
+        raw_p = rates("raw (pre-encoded)", n, nbytes, timing["raw"])
+        peer_p = rates("peer (SerializingProducer+AvroSer.)", n, nbytes, timing["peer"])
+        sdk_p = rates("SDK (validate+Avro), 1 process", n, nbytes, timing["sdk"])
+        per_workers = {1: sdk_p}
+        for w in workers:
+            per_workers[w] = rates(f"SDK --workers {w}", n, nbytes, timing[f"sdk{w}"])
+        line("ratio SDK/raw, SDK/peer, peer/raw", f"{sdk_p / raw_p:.2f}, {sdk_p / peer_p:.2f}, "
+             f"{peer_p / raw_p:.2f}")  # fmt: skip
+        for w, rate in per_workers.items():
+            line(f"workers {w}: rate, vs 1 process", f"{rate:,.0f} records/s, {rate / sdk_p:.2f}x")
+        print("== single-process cost per record")
+        profile(
+            bench,
+            records[: min(n, 20_000)],
+            registry,
+            statistics.median(timing["raw"]) / n * min(n, 20_000),
+        )
 
-        producer = kafka_clients.producer(settings, user, password, **PRODUCER_CONFIG)
-        # Warm-up, untimed: connections and the idempotent producer id.
-        raw_produce(producer, raw_topic, encoded[:1])
-        raw_p = rates("produce raw (pre-encoded)", args.records, nbytes, raw_produce(
-            producer, raw_topic, encoded
-        ))  # fmt: skip
-        with Publisher(
-            DepartmentSession(settings, user, password, spec, catalog_version=1, naming=naming),
-            producer_config=PRODUCER_CONFIG,
-        ) as publisher:
-            publisher.publish(res.code, records[:1])  # warm-up, untimed
-            start = time.perf_counter()
-            report = publisher.publish(res.code, records)
-            seconds = time.perf_counter() - start
-        assert report.delivered == args.records and not report.dead_lettered, report
-        sdk_p = rates("produce SDK (validate+Avro)", args.records, nbytes, seconds)
-        line("produce ratio SDK/raw", f"{sdk_p / raw_p:.2f}")
+        print("== consume (median of runs; every path read its own topic of the same records)")
+        total = n * args.rounds + 1  # each topic holds every round's records and the warm-up
+        cons: dict[str, list[float]] = {"raw": [], "peer": [], "sdk": []}
+        for _ in range(args.rounds):
+            cons["raw"].append(raw_consume(bench, bench.raw_topic, total) * n / total)
+            cons["peer"].append(peer_consume(bench, registry, total) * n / total)
+            cons["sdk"].append(sdk_consume(bench, total) * n / total)
+        raw_c = rates("raw", n, nbytes, cons["raw"])
+        peer_c = rates("peer (DeserializingConsumer+AvroDe.)", n, nbytes, cons["peer"])
+        sdk_c = rates("SDK (Subscriber: decode, commit, audit)", n, nbytes, cons["sdk"])
+        line("ratio SDK/raw, SDK/peer, peer/raw", f"{sdk_c / raw_c:.2f}, {sdk_c / peer_c:.2f}, "
+             f"{peer_c / raw_c:.2f}")  # fmt: skip
 
-        raw_c = rates("consume raw", args.records, nbytes, consume(
-            settings, user, password, raw_topic, args.records + 1, lambda _v: None
-        ))  # fmt: skip
-        catalog = wire.SchemaCatalog.build(spec)
-        sdk_c = rates("consume SDK (decode)", args.records, nbytes, consume(
-            settings, user, password, sdk_topic, args.records + 1,
-            lambda v: wire.decode_single_object(v, catalog),
-        ))  # fmt: skip
-        line("consume ratio SDK/raw", f"{sdk_c / raw_c:.2f}")
+        load = 0.5 * min(sdk_p, sdk_c)
+        print(f"== latency, sent -> handed to the application ({args.latency_samples} samples, "
+              f"one every {SAMPLE_EVERY * 1000:.0f} ms; load = half the SDK's max, {load:,.0f} "
+              "records/s)")  # fmt: skip
+        bench_lat = replace(bench, raw_topic=lat_raw)
+        results: dict[tuple[str, str], tuple[float, float]] = {}
+        for name, rate in (("idle", 0.0), ("50% load", load)):
+            for mode in ("raw", "sdk"):
+                results[(mode, name)] = quantiles(
+                    latency(bench_lat, mode, rate, args.latency_samples)
+                )
+        for name in ("idle", "50% load"):
+            (r50, r99), (s50, s99) = results[("raw", name)], results[("sdk", name)]
+            line(
+                f"{name}: raw produce -> poll", f"p50 {r50 * 1e3:6.1f} ms  p99 {r99 * 1e3:6.1f} ms"
+            )
+            line(
+                f"{name}: SDK publish -> handler",
+                f"p50 {s50 * 1e3:6.1f} ms  p99 {s99 * 1e3:6.1f} ms",
+            )
+            verdict = "met" if s99 <= 2 * r99 else "NOT met"
+            line(f"{name}: p99 SDK/raw (aim <= 2)", f"{s99 / r99:.2f} ({verdict})")
         # ru_maxrss is KiB on Linux.
         line("peak RSS", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     finally:

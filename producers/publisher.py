@@ -29,7 +29,10 @@ import datetime as dt
 import decimal
 import functools
 import json
+import multiprocessing
+import queue
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,13 +246,43 @@ class Publisher:
     # --- publishing ------------------------------------------------------------------------------
 
     def publish(
-        self, resource_code: str, records: Iterable[Mapping[str, Any]], *, source: str = "api"
+        self,
+        resource_code: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        source: str = "api",
+        workers: int = 1,
     ) -> PublishReport:
-        """Validate and produce ``records`` (positions count from 1); see the module doc."""
+        """Validate and produce ``records`` (positions count from 1); see the module doc.
+
+        ``workers`` > 1 validates and encodes in that many processes, each record's key
+        always in the same one, so per-key order holds (producers/workers.py); the report is
+        one for all of them.
+        """
+        if workers > 1:
+            self.resource(resource_code)  # refused here, before any process starts
+            return publish_in_workers(
+                self.session,
+                resource_code,
+                enumerate(records, start=1),
+                workers=workers,
+                source=source,
+                producer_config=self._config,
+            )
+        return self.publish_numbered(resource_code, enumerate(records, start=1), source=source)
+
+    def publish_numbered(
+        self,
+        resource_code: str,
+        records: Iterable[tuple[int, Mapping[str, Any]]],
+        *,
+        source: str = "api",
+    ) -> PublishReport:
+        """``publish`` of (position, record) pairs: the positions the report names."""
         resource, topic, pending, headers = self._start(resource_code, source)
         provider, version = self.department.code, self.catalog_version
         where = f"resource {resource.code} {resource.name}: envelope"
-        for position, record in enumerate(records, start=1):
+        for position, record in records:
             errors = validate_record(resource, record, position)
             if not errors:
                 try:
@@ -398,6 +431,159 @@ class Publisher:
                 report,
             )
         return report
+
+
+# --- publishing in worker processes --------------------------------------------------------------
+
+_CHUNK = 500  # records per message to a worker: one pickle per record would cost more
+_QUEUE_CHUNKS = 8  # chunks queued per worker before the reader waits (bounded memory)
+
+
+def _shard(resource: Resource, record: Mapping[str, Any], workers: int) -> int:
+    """The worker of a record: by its key, so every record of a key goes to one worker."""
+    try:
+        key = record_key(resource, record)
+    except (KeyError, TypeError, ValueError):  # no valid key: dead-lettered wherever it goes
+        key = repr(sorted(record.items(), key=lambda kv: str(kv[0]))).encode()
+    return zlib.crc32(key) % workers
+
+
+def _worker(
+    session: DepartmentSession,
+    resource_code: str,
+    source: str,
+    producer_config: dict[str, Any],
+    inbox: Any,
+    outbox: Any,
+) -> None:
+    """One worker process: publishes the chunks it is dealt until ``None``; sends its report."""
+
+    def numbered() -> Iterator[tuple[int, Mapping[str, Any]]]:
+        while (chunk := inbox.get()) is not None:
+            yield from chunk
+
+    try:
+        with Publisher(session, producer_config=producer_config) as publisher:
+            report = publisher.publish_numbered(resource_code, numbered(), source=source)
+    except PublishError as exc:
+        report = exc.report or PublishReport(
+            resource_code, failed=[DeliveryFailure(None, "", str(exc))]
+        )
+        for _ in iter(inbox.get, None):  # drain, so the reader never blocks on a full queue
+            pass
+    outbox.put(report)
+
+
+def publish_in_workers(
+    session: DepartmentSession,
+    resource_code: str,
+    records: Iterable[tuple[int, Mapping[str, Any]]],
+    *,
+    workers: int,
+    source: str = "api",
+    producer_config: dict[str, Any] | None = None,
+) -> PublishReport:
+    """``Publisher.publish_numbered`` in ``workers`` processes; one report for all of them.
+
+    Validation and Avro encoding are Python and hold the GIL: one process validates and
+    encodes on one core. Here this process reads the records and deals them, by a hash of the
+    record key, to ``workers`` processes, each with a ``Publisher`` (its own producer) on the
+    same session. A key's records all go to one worker, in order, and its idempotent producer
+    keeps them in order in the key's partition: per-key order holds, as with one process.
+
+    Hand-written because neither confluent-kafka nor the standard library has a keyed pool:
+    ``multiprocessing.Pool.imap`` deals chunks round-robin, which reorders a key's records.
+    The workers start from a forkserver (a clean process: this one may hold Kafka clients,
+    whose threads must not be forked) with the publisher module preloaded.
+    """
+    resource = session.spec.resource(resource_code)
+    if resource is None:  # Publisher.publish checked it; a direct caller gets the same error
+        raise PublishError(f"resource {resource_code} is not in the catalog")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    inboxes = [context.Queue(_QUEUE_CHUNKS) for _ in range(workers)]
+    outbox = context.Queue()
+    config = dict(producer_config or {})
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(session, resource_code, source, config, inbox, outbox),
+            name=f"govbus-publish-{n}",
+            daemon=True,
+        )
+        for n, inbox in enumerate(inboxes)
+    ]
+    for process in processes:
+        process.start()
+    chunks: list[list[tuple[int, Mapping[str, Any]]]] = [[] for _ in range(workers)]
+    lost = 0  # records dealt to a worker that died
+    try:
+        for position, record in records:
+            n = _shard(resource, record, workers)
+            chunks[n].append((position, record))
+            if len(chunks[n]) >= _CHUNK:
+                lost += _deal(inboxes[n], chunks[n], processes[n])
+                chunks[n] = []
+        for n, chunk in enumerate(chunks):
+            if chunk:
+                lost += _deal(inboxes[n], chunk, processes[n])
+    finally:
+        for n, inbox in enumerate(inboxes):
+            _deal(inbox, None, processes[n])
+    reports: list[PublishReport] = []
+    while len(reports) < workers:
+        try:
+            reports.append(outbox.get(timeout=1.0))
+        except queue.Empty:
+            if not any(p.is_alive() for p in processes) and outbox.empty():
+                break
+    for process in processes:
+        process.join(FLUSH_TIMEOUT)
+    if lost:
+        reports.append(
+            PublishReport(
+                resource_code,
+                failed=[DeliveryFailure(None, "", f"{lost} record(s) dealt to a dead worker")],
+            )
+        )
+        workers += 1
+    return _merged(resource_code, reports, workers)
+
+
+def _deal(inbox: Any, chunk: list[Any] | None, process: Any) -> int:
+    """Put a chunk (None: the end) in a worker's queue; the records lost if the worker died."""
+    while True:
+        try:
+            inbox.put(chunk, timeout=1.0)
+            return 0
+        except queue.Full:
+            if not process.is_alive():
+                return len(chunk or ())
+
+
+def _merged(resource_code: str, reports: list[PublishReport], workers: int) -> PublishReport:
+    """The workers' reports as one; PublishError as ``_finish`` raises it if any failed."""
+    merged = PublishReport(resource_code)
+    for report in reports:
+        merged.delivered += report.delivered
+        merged.dead_lettered.extend(report.dead_lettered)
+        merged.failed.extend(report.failed)
+    if len(reports) < workers:
+        merged.failed.append(
+            DeliveryFailure(None, "", f"{workers - len(reports)} worker process(es) died")
+        )
+    merged.dead_lettered.sort(key=lambda e: e.position)
+    merged.failed.sort(key=lambda f: (f.position is None, f.position or 0))
+    if merged.failed:
+        first = merged.failed[0]
+        where = f"record {first.position}" if first.position else "a record"
+        raise PublishError(
+            f"resource {resource_code}: {len(merged.failed)} record(s) not delivered "
+            f"({merged.delivered} delivered); first failure: {where} to topic "
+            f"{first.topic or '?'}: {first.reason}",
+            merged,
+        )
+    return merged
 
 
 # --- records files ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def send_file(
     send_name: str,
     heading: str,
     encoding: str | None = None,
+    workers: int = 1,
 ) -> int:
     """Send a records file with ``sender.<send_name>`` (publish, observe) and print the report.
 
@@ -45,8 +46,9 @@ def send_file(
     # Checks the whole file (exists, is text in its encoding) before anything is produced.
     records = (record for _, record in read_records(path, resource, encoding=encoding))
     send = getattr(sender, send_name)
+    extra = {"workers": workers} if workers > 1 else {}
     try:
-        report = send(resource.code, records, source=f"file:{path.name}")
+        report = send(resource.code, records, source=f"file:{path.name}", **extra)
     except PublishError as exc:
         if exc.report is not None:
             for failure in exc.report.failed:
@@ -71,7 +73,25 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
     else:
         sender, heading = Observer(session), f"copies held by {args.department}"
     with sender:
-        return send_file(sender, args.resource, args.file, args.kind, heading, args.encoding)
+        return send_file(
+            sender,
+            args.resource,
+            args.file,
+            args.kind,
+            heading,
+            args.encoding,
+            getattr(args, "workers", 1),
+        )
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+    return n
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -95,6 +115,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_encoding_option(p)
     add_password_file_option(p)
     add_port_option(p)
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="validate and encode in N processes (records of one key stay in one, in order); "
+        "default 1",
+    )
     p.set_defaults(handler=_send, kind="publish")
 
     p = sub.add_parser(
