@@ -7,7 +7,7 @@ bash scripts/setup.sh --test
 
 # Tests keep their own state (broker data, secrets, PostgreSQL) apart from the demo's.
 export GOVBUS_TEST_STATE_DIR="${GOVBUS_TEST_STATE_DIR:-$PWD/.state/test}"
-mkdir -p "$GOVBUS_TEST_STATE_DIR"
+mkdir -p "$GOVBUS_TEST_STATE_DIR" "$PWD/.state"
 chmod 755 "$PWD/.state" "$GOVBUS_TEST_STATE_DIR"
 
 if [ -z "${GOVBUS_TEST_PG_DSN:-}" ]; then
