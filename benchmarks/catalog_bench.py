@@ -325,16 +325,20 @@ def _files(report: Report, spec: CatalogSpec) -> None:
 
 
 def _cli(state: Path, *args: str) -> tuple[float, float]:
-    """Seconds and max RSS (MiB) of one `govbus catalog ...` process."""
+    """Seconds and max RSS (MiB) of one `govbus catalog ...` process (its own, from wait4:
+    RUSAGE_CHILDREN would give the largest of all children so far)."""
     command = [sys.executable, "-m", "govbus.cli", "--state-dir", str(state), "catalog", *args]
-    start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(before, after) / 1024
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            message = stderr.read().decode(errors="replace").strip()
+            raise RuntimeError(f"{' '.join(command)} failed: {message}")
+    return elapsed, usage.ru_maxrss / 1024
 
 
 def _python_peak(args: argparse.Namespace) -> int:
