@@ -139,3 +139,43 @@ def test_an_empty_file_is_an_empty_catalog(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("", encoding="utf-8")
     assert load_yaml(path) == CatalogSpec()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nl:\n- &x {k: v, d: 2024-01-01}\n- *x\n- [1, *x]\n",  # an element aliased later
+        "base: &b {x: 1}\nl:\n- {<<: *b, y: 2}\n- &c {z: 3}\n- !!set {q: null}\n- *c\n",
+        "l:\n- &d 2024-01-01\n- *d\n- [*d, {e: *d}]\nm: [*d]\n",
+        "- [1, 2, &q [3]]\n- [*q, *q]\n",  # a list at the root: lists in lists
+        "l: !!seq [1, 2, 3]\n",
+    ],
+)
+def test_yaml_built_element_by_element_equals_safe_load(text: str) -> None:
+    # The lists under the root are built while the next element is parsed (yaml_io._Loader);
+    # aliases into elements already built must still give the same values.
+    from govbus.catalog.yaml_io import _load
+
+    assert _load(text) == yaml.safe_load(text)
+
+
+def test_yaml_alias_to_an_element_is_the_same_object() -> None:
+    from govbus.catalog.yaml_io import _load
+
+    data = _load("l:\n- &x {k: v}\n- *x\n- {a: *x}\n")
+    assert data["l"][1] is data["l"][0] is data["l"][2]["a"]
+    data = _load("l: &r\n- 1\n- *r\n- {a: *r}\n")
+    assert data["l"][1] is data["l"] and data["l"][2]["a"] is data["l"]
+
+
+def test_yaml_first_error_is_in_file_order(tmp_path: Path) -> None:
+    # A bad value in an element built early is reported only if nothing before it in the file
+    # is wrong, and a syntax error anywhere wins, as when the whole tree was built first.
+    from govbus.catalog.yaml_io import _load
+
+    with pytest.raises(yaml.YAMLError, match="line 1, column 5"):
+        _load("a: {[1]: x}\nl:\n- {[2]: y}\n- 3\n")
+    with pytest.raises(yaml.YAMLError, match="line 3, column 3"):
+        _load("l:\n- 1\n- {[2]: y}\n- 3\n")
+    with pytest.raises(yaml.MarkedYAMLError, match="flow node"):
+        _load("l:\n- {[2]: y}\n- 3\n- [\n")
