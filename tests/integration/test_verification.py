@@ -8,12 +8,14 @@ back as the admin.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -28,16 +31,19 @@ from confluent_kafka.admin import AdminClient
 
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary import metrics
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
 from producers.publisher import Publisher
 from stream_apps.registry import AppContext
+from stream_apps.runtime import make_app
 from stream_apps.verification.app import needs
 from stream_apps.verification.rules import dispute_id
 from tests.conftest import REPO
 from tests.factories import person_resource
+from tests.integration.faust_inprocess import InProcessWorker
 from tests.integration.fixtures import Exchange, Namespace, stop_process
 
 pytestmark = pytest.mark.kafka
@@ -325,3 +331,53 @@ def test_a_worker_killed_mid_stream_loses_no_dispute(ns: VerifierExchange) -> No
     actions = ns.actions()
     assert {a["action"] for a in actions} == {"detect"}
     assert {a["dispute_id"] for a in actions} == expected  # none lost, none invented
+
+
+def test_a_worker_sets_the_lag_of_its_inputs_to_what_it_has_not_processed(
+    ns: VerifierExchange,
+) -> None:
+    """Any app built by make_app: an agent that processes 40 of 100 observations, then stalls."""
+    n_records, processed = 100, 40
+    with ns.observer("mzj") as obs:  # nobody has consumed these yet
+        assert obs.observe(ns.resource.code, [copy(n) for n in range(n_records)]).delivered == 100
+    spec, topic = ns.app, ns.naming.observation_topic(ns.resource.code)
+    handled: list[int] = []
+    released = threading.Event()
+
+    def build() -> faust.App:
+        app = make_app(spec, ns.settings, ns.secrets(spec.user), partitions=PARTITIONS,
+                       lag_interval=0.5, datadir=str(ns.tmp / "faust"))  # fmt: skip
+
+        @app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw"))
+        async def stalls(stream: faust.StreamT[bytes]) -> None:
+            async for _ in stream:
+                while len(handled) == processed and not released.is_set():
+                    await asyncio.sleep(0.1)  # holds this event: not acknowledged until released
+                handled.append(1)
+
+        return app
+
+    def lags() -> dict[int, float]:
+        return {
+            p: value
+            for p in range(PARTITIONS)
+            if (value := metrics.REGISTRY.get_sample_value(
+                "govbus_consumer_lag",
+                {"group": spec.app_id, "topic": topic, "partition": str(p)},
+            )) is not None
+        }  # fmt: skip
+
+    with InProcessWorker(build):
+        # Faust commits what the agent acknowledged (every second), the timer sets the gauge.
+        deadline = time.monotonic() + 60
+        while sum(lags().values()) != n_records - processed or len(lags()) < PARTITIONS:
+            assert time.monotonic() < deadline, (len(handled), lags())
+            time.sleep(0.2)
+        assert len(handled) == processed
+        time.sleep(2)  # a few more commits and timer ticks change nothing: nothing processed
+        assert sum(lags().values()) == n_records - processed
+        released.set()  # the rest is processed: the lag falls to 0
+        deadline = time.monotonic() + 60
+        while sum(lags().values()) != 0:
+            assert time.monotonic() < deadline, (len(handled), lags())
+            time.sleep(0.2)
