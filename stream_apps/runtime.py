@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiokafka
@@ -161,6 +162,9 @@ def make_app(
         "broker_commit_interval": 1.0,
     }  # fmt: skip
     options.update(conf)
+    # Faust makes the data directory when the app starts, but not its parents: a fresh state
+    # directory has no stream-apps/ yet.
+    Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     built = GovbusApp(app.app_id, **options)
     built.fetch_max_wait = float(fetch_max_wait)
     reads, shown = frozenset(app.reads), set[TP]()
