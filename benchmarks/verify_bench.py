@@ -14,7 +14,11 @@ Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a lo
    worker also reads the N authoritative records, so it handles 2N events);
 5. once caught up, produces ``--latency-samples`` mismatching observations one at a time (the
    next once the previous was detected) and measures the time from each being produced to its
-   detect action being visible: p50/p99 of an idle, caught-up worker.
+   detect action being visible: p50/p99 of an idle, caught-up worker;
+6. stops the verifier and runs a no-op Faust agent (``benchmarks.noop_agent``: an app built
+   like every stream app, one worker, in a group of its own) over the same observation topic:
+   the events/s a Faust app reaches when it does nothing with them, the baseline a user
+   choosing Faust would compare against, and the ratio verifier/no-op.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from govbus.vocabulary.naming import Naming
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
+from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
 from producers.publisher import Publisher
 from stream_apps.registry import AppContext
@@ -128,6 +133,17 @@ def raw_consume_rate(settings: Settings, topic: str, partitions: int, total: int
     return rate
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C a worker (it commits and leaves its group); killed after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=20000)
@@ -146,14 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     spec = _spec(sfx)
     resource = spec.resources[0]
     app = needs(spec, AppContext(naming, partitions=parts))
+    obs_topic = naming.observation_topic(resource.code)
+    noop_user = naming.app_user("bench-noop")
+    noop = StreamApp(noop_user, noop_user, "verify_bench's no-op baseline", reads=(obs_topic,))
     scope = Scope.namespace(naming, (f"b{sfx}-",))
     desired = desired_state(
-        spec, partitions=parts, naming=naming, platform_apps=False, stream_apps=[app]
+        spec, partitions=parts, naming=naming, platform_apps=False, stream_apps=[app, noop]
     )
     apply(make_plan(desired, read_actual(admin, scope=scope)), admin, secrets)
-    obs_topic = naming.observation_topic(resource.code)
     actions_topic = naming.dispute_actions_topic(app.user)
     worker: subprocess.Popen[bytes] | None = None
+    baseline: subprocess.Popen[bytes] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     try:
         good = {"name": "张三", "amount": decimal.Decimal("1000.00"), "birth": dt.date(1990, 1, 1)}
@@ -252,6 +271,29 @@ def main(argv: list[str] | None = None) -> int:
                             found = True
         reader.close()
         cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        stop(worker)  # the no-op agent runs alone, as the verifier did
+
+        # 6. The no-op agent over the same observation topic, in a group of its own.
+        cmd = [sys.executable, "-m", "benchmarks.noop_agent", "--app-user", noop_user,
+               "--prefix", naming.prefix, "--topic", obs_topic, "--count", str(n),
+               "--batch", str(args.batch)]  # fmt: skip
+        env["GOVBUS_STATE_DIR"] = str(settings.state_dir)
+        report = tmp / "noop.json"
+        cmd += ["--report", str(report)]
+        noop_log = (tmp / "noop.log").open("wb")
+        baseline = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=noop_log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 300
+        while not report.exists():
+            if baseline.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the no-op agent did not count its events:\n"
+                                 + (tmp / "noop.log").read_text()[-3000:])  # fmt: skip
+            time.sleep(0.2)
+        time.sleep(0.1)  # written in one call; let it finish
+        counted = json.loads(report.read_text())
+        noop_rate = counted["after_first_batch"] / counted["seconds"]
+        stop(baseline)
 
         print(f"observations: {n}, mismatching: {expected}, partitions: {parts}, one worker")
         print(f"worker startup to first detect: {first - launched:.1f} s")
@@ -259,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({2 * through:,.0f} events/s incl. authoritative records)")  # fmt: skip
         print(f"raw confluent-kafka consume rate of {obs_topic}: {raw:,.0f} messages/s")
         print(f"ratio verifier/raw: {through / raw:.2f}")
+        print(f"no-op Faust agent over {obs_topic} (same worker settings, batch {args.batch}): "
+              f"{noop_rate:,.0f} events/s")  # fmt: skip
+        print(f"ratio verifier/no-op: {through / noop_rate:.2f} (observations/s; "
+              f"{2 * through / noop_rate:.2f} counting the verifier's events)")  # fmt: skip
         print(f"counting until the offsets were committed: {whole:,.0f} observations/s "
               f"(ratio {whole / raw:.2f}; a lower bound)")  # fmt: skip
         print(f"produced -> detect visible (one at a time, {len(latencies)} samples): "
@@ -266,12 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aim >= 5,000 observations/s: {'met' if through >= 5000 else 'NOT met'}")
         return 0
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        for proc in (worker, baseline):
+            if proc is not None:
+                stop(proc)
         left = read_actual(admin, scope=scope)
         kafka_admin.delete_acls(admin, left.acls)
         for user in left.users:

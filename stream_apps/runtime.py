@@ -7,10 +7,17 @@ it needs, so an app that asks for more is refused by the broker instead of widen
 
 Tables are kept in memory and rebuilt from their changelog topics when a worker starts
 (Faust's recovery); the changelog, not a local RocksDB file, is the state that survives.
+
+Every worker sets the consumer lag (``govbus_consumer_lag{group,topic,partition}``,
+govbus/vocabulary/metrics.py) of the input partitions assigned to it, every ``lag_interval`` s
+(a Faust timer): the partition's high watermark (from the last fetch response) minus the app
+group's committed offset (Faust commits what its agents processed every second; before the
+group's first commit, the partition's start).
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 from typing import Any
@@ -18,13 +25,16 @@ from typing import Any
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TransportT
+from faust.types import TP, TransportT
 
 from govbus.vocabulary import kafka as kafka_clients
+from govbus.vocabulary import metrics
 from govbus.vocabulary.config import ConfigError, Settings
 from govbus.vocabulary.topology import StreamApp
 
-__all__ = ["FETCH_MAX_WAIT", "GovbusApp", "broker_urls", "make_app"]
+__all__ = ["FETCH_MAX_WAIT", "LAG_INTERVAL", "GovbusApp", "broker_urls", "make_app", "record_lag"]
+
+LOG = logging.getLogger("govbus.stream_apps")
 
 # How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
 # driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
@@ -33,6 +43,8 @@ __all__ = ["FETCH_MAX_WAIT", "GovbusApp", "broker_urls", "make_app"]
 # (measured: produce -> detect p99 0.8-1.2 s). 50 ms bounds that wait; an idle worker then sends
 # ~20 small fetch requests a second per broker.
 FETCH_MAX_WAIT = 0.05
+# How often a worker sets its consumer lag gauges (s); a Prometheus scrape is every 15 s.
+LAG_INTERVAL = 5.0
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -47,6 +59,41 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The group's committed offset of ``tp`` as this worker knows it: read from the broker
+        when the partition was assigned, then each commit of Faust's. None: none, or 0 (Faust
+        keeps 0 as None)."""
+        return self._committed_offset.get(tp)
+
+
+async def record_lag(app: faust.App, group: str, topics: frozenset[str], shown: set[TP]) -> None:
+    """Set the lag gauge of each of ``topics``' partitions assigned to ``app``'s worker and
+    drop those of partitions it no longer holds (``shown``: the ones it set before)."""
+    consumer = app.consumer
+    assigned = {tp for tp in consumer.assignment() if tp.topic in topics}
+    for tp in shown - assigned:
+        metrics.CONSUMER_LAG.remove(group, tp.topic, str(tp.partition))
+    shown.intersection_update(assigned)
+    if not assigned:
+        return
+    ends = {tp: consumer.highwater(tp) for tp in assigned}
+    unknown = [tp for tp, end in ends.items() if end is None]
+    if unknown:  # not fetched yet: ask the broker
+        ends.update(await consumer.highwaters(*unknown))
+    committed: dict[TP, int | None] = {
+        tp: consumer.committed_offset(tp) if isinstance(consumer, _Consumer) else None
+        for tp in assigned
+    }
+    uncommitted = [tp for tp, offset in committed.items() if offset is None]
+    if uncommitted:  # nothing committed (or 0): the group starts at the partition's start
+        committed.update(await consumer.earliest_offsets(*uncommitted))
+    for tp in assigned:
+        end, position = ends.get(tp), committed.get(tp)
+        if end is None or position is None:
+            continue
+        metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(0, end - position))
+        shown.add(tp)
 
 
 class _Transport(faust_aiokafka.Transport):
@@ -81,13 +128,15 @@ def make_app(
     *,
     partitions: int = 3,
     fetch_max_wait: float = FETCH_MAX_WAIT,
+    lag_interval: float = LAG_INTERVAL,
     **conf: Any,
 ) -> faust.App:
     """A Faust app named ``app.app_id`` authenticated as ``app.user``.
 
     ``partitions`` must match the partitions of the topics the reconciler created (tables are
     co-partitioned with their source topics). ``fetch_max_wait`` (s) bounds how long a fetch
-    waits at the broker (``FETCH_MAX_WAIT``). ``conf`` overrides Faust settings.
+    waits at the broker (``FETCH_MAX_WAIT``); ``lag_interval`` (s) how often the worker sets
+    the consumer lag of ``app.reads`` (``LAG_INTERVAL``). ``conf`` overrides Faust settings.
     """
     if settings.sasl_mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
         raise ConfigError(
@@ -120,6 +169,18 @@ def make_app(
         "broker_commit_interval": 1.0,
     }  # fmt: skip
     options.update(conf)
+    # Faust makes the data directory when the app starts, but not its parents: a fresh state
+    # directory has no stream-apps/ yet.
+    Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     built = GovbusApp(app.app_id, **options)
     built.fetch_max_wait = float(fetch_max_wait)
+    reads, shown = frozenset(app.reads), set[TP]()
+
+    @built.timer(float(lag_interval), name=f"{app.app_id}.consumer-lag")
+    async def consumer_lag() -> None:
+        try:
+            await record_lag(built, app.app_id, reads, shown)
+        except Exception as exc:  # not started, rebalancing, a broker away: the next tick retries
+            LOG.debug("consumer lag of %s not set: %r", app.app_id, exc)
+
     return built

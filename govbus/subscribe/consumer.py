@@ -18,6 +18,11 @@ write an older version of the resource. A fingerprint we do not know means the p
 newer catalog than ours: the run stops with that fingerprint named (consumers upgrade first).
 
 Usage is audited (audit.py): which records were handed to the application, per audit window.
+
+The consumer lag (``govbus_consumer_lag{group,topic,partition}``, govbus/vocabulary/metrics.py)
+is set for every assigned partition every ``lag_interval`` s and when ``run`` returns: the
+partition's high watermark minus the offset after the last record handed over (before the first,
+the group's committed offset, or the partition's start when the group has none).
 """
 
 from __future__ import annotations
@@ -211,6 +216,7 @@ class Subscriber:
         now: dt.datetime | None = None,
         view: str | None = None,
         verification_status: bool = False,
+        lag_interval: float = 5.0,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
@@ -255,6 +261,7 @@ class Subscriber:
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
         self.status_topic = naming.status_topic(code) if verification_status else None
+        self.lag_interval = lag_interval
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish after the current record (e.g. from a signal)."""
@@ -281,7 +288,7 @@ class Subscriber:
         done: dict[int, int] = {}  # partition -> next offset to commit
         pending = 0
         handled = 0
-        idle_since = time.monotonic()
+        idle_since = lag_at = time.monotonic()
         consumed = metrics.RECORDS_CONSUMED.labels(
             resource=self.resource.code, department=self.department.id
         )
@@ -318,6 +325,9 @@ class Subscriber:
                         window = self._audit(producer, window)
                 if status is not None:
                     self._poll_status(status)  # disputes opened or closed meanwhile
+                if time.monotonic() - lag_at >= self.lag_interval:
+                    self._record_lag(consumer, done)
+                    lag_at = time.monotonic()
                 if got:
                     idle_since = time.monotonic()
                 elif window.count and time.monotonic() - window.opened >= self.audit_interval:
@@ -326,6 +336,7 @@ class Subscriber:
         finally:
             try:
                 self._commit(consumer, done)
+                self._record_lag(consumer, done)
                 if window.count:
                     self._audit(producer, window)
             finally:
@@ -433,6 +444,37 @@ class Subscriber:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             raise SubscribeError(self._refusal(exc.args[0])) from None
+
+    def _record_lag(self, consumer: Consumer, done: dict[int, int]) -> None:
+        """Set the lag gauge of every partition assigned to this consumer (see the module doc).
+
+        The high watermark is the one the last fetch response brought (no request), asked of
+        the broker only for a partition not fetched yet; the committed offsets are asked only
+        for partitions with no record handed over in this run.
+        """
+        try:
+            assigned = [tp for tp in consumer.assignment() if tp.topic == self.topic]
+            if not assigned:
+                return
+            untouched = [tp for tp in assigned if tp.partition not in done]
+            committed = {
+                tp.partition: tp.offset
+                for tp in (consumer.committed(untouched, timeout=10) if untouched else [])
+            }
+            for tp in assigned:
+                low, high = consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+                position = done.get(tp.partition, committed.get(tp.partition, -1))
+                if high < 0 or (position < 0 and low < 0):
+                    low, high = consumer.get_watermark_offsets(tp, timeout=10) or (-1, -1)
+                if high < 0:
+                    continue  # the broker did not answer: the next update sets it
+                if position < 0:
+                    position = low  # no offset yet: auto.offset.reset is earliest
+                metrics.CONSUMER_LAG.labels(
+                    group=self.group_id, topic=tp.topic, partition=str(tp.partition)
+                ).set(max(0, high - position))
+        except KafkaException:
+            return  # a gauge is not worth failing the delivery for; the next update retries
 
     # --- audit -----------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Metric objects live here (not in the components) so a producer, a consumer and the CLI all count
 into the same series, and ``serve`` exposes them together. Labels are low-cardinality catalog
 codes: ``resource`` is the 政务信息资源代码, ``department`` the department id, ``rule`` a
-validation rule name (producers/validate.py).
+validation rule name (producers/validate.py); ``group``/``topic``/``partition`` of the consumer
+lag name a consumer group and the partitions it reads (a handful per group).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from govbus.vocabulary.errors import UserError
 
 __all__ = [
     "BYTES_PUBLISHED",
+    "CONSUMER_LAG",
     "DEAD_LETTERS",
     "DELIVERY_LATENCY",
     "RECORDS_CONSUMED",
@@ -65,6 +67,15 @@ RECORDS_CONSUMED = Counter(
     "govbus_records_consumed",
     "Records handed to a consuming department's application",
     ["resource", "department"],
+    registry=REGISTRY,
+)
+
+CONSUMER_LAG = Gauge(
+    "govbus_consumer_lag",
+    "Records on a partition a consumer group has not processed yet: the partition's high "
+    "watermark minus the group's position (committed offset, or the offset after the last "
+    "record handled); set by the consumer SDK and by every stream app's worker",
+    ["group", "topic", "partition"],
     registry=REGISTRY,
 )
 

@@ -22,7 +22,7 @@ from govbus.broker import admin as kafka_admin
 from govbus.cli.subscribe import register
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
-from govbus.vocabulary import acls
+from govbus.vocabulary import acls, metrics
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.identifiers import uscc_check_char
 from govbus.vocabulary.naming import NAMING
@@ -319,3 +319,24 @@ def test_audit_verify_command_reports_ok_with_counts(
     assert (
         capsys.readouterr().out == f"OK {exchange.id('cons')}: 2 audit event(s), 4 record(s) used\n"
     )
+
+
+def lag(sub: Subscriber, partition: int) -> float | None:
+    return metrics.REGISTRY.get_sample_value(
+        "govbus_consumer_lag",
+        {"group": sub.group_id, "topic": sub.topic, "partition": str(partition)},
+    )
+
+
+def test_the_lag_gauge_counts_the_records_not_yet_handed_over(exchange: Exchange) -> None:
+    # 50 records nobody consumed yet, all on partition 0; partition 1 stays empty.
+    publish(exchange, exchange.resource, people(50))
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference")
+    assert sub.run(lambda _r: None, max_records=20, timeout=30) == 20
+    assert (lag(sub, 0), lag(sub, 1)) == (30, 0)
+    # The next run starts from the committed offset: 5 more handed over, 25 left.
+    again = subscriber(exchange, "cons", exchange.resource.code, "work-reference")
+    assert again.run(lambda _r: None, max_records=5, timeout=30) == 5
+    assert lag(again, 0) == 25
+    assert again.run(lambda _r: None, timeout=3) == 25
+    assert lag(again, 0) == 0
