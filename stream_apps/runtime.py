@@ -114,13 +114,6 @@ def broker_urls(settings: Settings) -> list[str]:
     return [f"kafka://{server.strip()}" for server in str(servers).split(",") if server.strip()]
 
 
-def _datadir(settings: Settings, app: StreamApp) -> Path:
-    """Where Faust keeps the app's table metadata (it creates only the last directory)."""
-    path = settings.state_dir / "stream-apps" / app.app_id
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def make_app(
     app: StreamApp,
     settings: Settings,
@@ -154,7 +147,7 @@ def make_app(
         "store": "memory://",
         # Faust keeps its table metadata in "<app id>-data" under the working directory by
         # default; a govbus process keeps its files under the state directory instead.
-        "datadir": str(_datadir(settings, app)),
+        "datadir": str(settings.state_dir / "stream-apps" / app.app_id),
         "topic_partitions": partitions,
         "topic_allow_declare": False,
         "web_enabled": False,
