@@ -256,14 +256,13 @@ class Publisher:
         """Validate and produce ``records`` (positions count from 1); see the module doc.
 
         ``workers`` > 1 validates and encodes in that many processes, each record's key
-        always in the same one, so per-key order holds (producers/workers.py); the report is
-        one for all of them.
+        always in the same one, so per-key order holds (``publish_in_workers``); the report
+        is one for all of them.
         """
         if workers > 1:
-            self.resource(resource_code)  # refused here, before any process starts
             return publish_in_workers(
                 self.session,
-                resource_code,
+                self.resource(resource_code),  # refused here, before any process starts
                 enumerate(records, start=1),
                 workers=workers,
                 source=source,
@@ -421,16 +420,21 @@ class Publisher:
                     f"{FLUSH_TIMEOUT:.0f} s (is the broker reachable?)",
                 )
             )
-        if report.failed:
-            first = report.failed[0]
-            where = f"record {first.position}" if first.position else "a record"
-            raise PublishError(
-                f"resource {report.resource}: {len(report.failed)} record(s) not delivered "
-                f"({report.delivered} delivered); first failure: {where} to topic "
-                f"{first.topic or '?'}: {first.reason}",
-                report,
-            )
-        return report
+        return _delivered_or_raise(report)
+
+
+def _delivered_or_raise(report: PublishReport) -> PublishReport:
+    """``report`` if every record was delivered; else PublishError naming the first failure."""
+    if report.failed:
+        first = report.failed[0]
+        where = f"record {first.position}" if first.position else "a record"
+        raise PublishError(
+            f"resource {report.resource}: {len(report.failed)} record(s) not delivered "
+            f"({report.delivered} delivered); first failure: {where} to topic "
+            f"{first.topic or '?'}: {first.reason}",
+            report,
+        )
+    return report
 
 
 # --- publishing in worker processes --------------------------------------------------------------
@@ -476,7 +480,7 @@ def _worker(
 
 def publish_in_workers(
     session: DepartmentSession,
-    resource_code: str,
+    resource: Resource,
     records: Iterable[tuple[int, Mapping[str, Any]]],
     *,
     workers: int,
@@ -496,9 +500,6 @@ def publish_in_workers(
     The workers start from a forkserver (a clean process: this one may hold Kafka clients,
     whose threads must not be forked) with the publisher module preloaded.
     """
-    resource = session.spec.resource(resource_code)
-    if resource is None:  # Publisher.publish checked it; a direct caller gets the same error
-        raise PublishError(f"resource {resource_code} is not in the catalog")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     inboxes = [context.Queue(_QUEUE_CHUNKS) for _ in range(workers)]
@@ -507,7 +508,7 @@ def publish_in_workers(
     processes = [
         context.Process(
             target=_worker,
-            args=(session, resource_code, source, config, inbox, outbox),
+            args=(session, resource.code, source, config, inbox, outbox),
             name=f"govbus-publish-{n}",
             daemon=True,
         )
@@ -539,15 +540,14 @@ def publish_in_workers(
                 break
     for process in processes:
         process.join(FLUSH_TIMEOUT)
+    merged = _merged(resource.code, reports)
     if lost:
-        reports.append(
-            PublishReport(
-                resource_code,
-                failed=[DeliveryFailure(None, "", f"{lost} record(s) dealt to a dead worker")],
-            )
+        merged.failed.append(DeliveryFailure(None, "", f"{lost} record(s) dealt to a dead worker"))
+    if len(reports) < workers:
+        merged.failed.append(
+            DeliveryFailure(None, "", f"{workers - len(reports)} worker process(es) died")
         )
-        workers += 1
-    return _merged(resource_code, reports, workers)
+    return _delivered_or_raise(merged)
 
 
 def _deal(inbox: Any, chunk: list[Any] | None, process: Any) -> int:
@@ -561,28 +561,15 @@ def _deal(inbox: Any, chunk: list[Any] | None, process: Any) -> int:
                 return len(chunk or ())
 
 
-def _merged(resource_code: str, reports: list[PublishReport], workers: int) -> PublishReport:
-    """The workers' reports as one; PublishError as ``_finish`` raises it if any failed."""
+def _merged(resource_code: str, reports: list[PublishReport]) -> PublishReport:
+    """The workers' reports as one, dead letters and failures in record order."""
     merged = PublishReport(resource_code)
     for report in reports:
         merged.delivered += report.delivered
         merged.dead_lettered.extend(report.dead_lettered)
         merged.failed.extend(report.failed)
-    if len(reports) < workers:
-        merged.failed.append(
-            DeliveryFailure(None, "", f"{workers - len(reports)} worker process(es) died")
-        )
     merged.dead_lettered.sort(key=lambda e: e.position)
     merged.failed.sort(key=lambda f: (f.position is None, f.position or 0))
-    if merged.failed:
-        first = merged.failed[0]
-        where = f"record {first.position}" if first.position else "a record"
-        raise PublishError(
-            f"resource {resource_code}: {len(merged.failed)} record(s) not delivered "
-            f"({merged.delivered} delivered); first failure: {where} to topic "
-            f"{first.topic or '?'}: {first.reason}",
-            merged,
-        )
     return merged
 
 
