@@ -99,7 +99,7 @@ def app_module(name: str) -> StreamAppModule:
     except KeyError:
         known = ", ".join(sorted(APPS)) or "none"
         raise UserError(f"unknown stream app {name!r}; known apps: {known}") from None
-    # tests/unit/test_stream_app_registry.py holds every module to the protocol.
+    # tests/unit/test_namespaces.py holds every module to the protocol.
     return cast(StreamAppModule, importlib.import_module(path))
 
 

@@ -110,7 +110,7 @@ class GovbusApp(faust.App):
 
 
 def broker_urls(settings: Settings) -> list[str]:
-    servers = kafka_clients.client_config(settings, "-", "-")["bootstrap.servers"]
+    servers = kafka_clients.bootstrap_of(settings)
     return [f"kafka://{server.strip()}" for server in str(servers).split(",") if server.strip()]
 
 

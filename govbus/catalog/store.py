@@ -490,12 +490,24 @@ class CatalogStore:
         return f"CatalogStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @classmethod
-    @contextlib.contextmanager
-    def opened(cls, settings: Settings) -> Iterator[CatalogStore]:
-        """The configured catalog database, migrated to the current schema, disposed after."""
+    def for_settings(cls, settings: Settings) -> CatalogStore:
+        """The configured catalog database, migrated to the current schema (the state
+        directory, where the default SQLite catalog lives, is made first)."""
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
         store = cls(settings.resolved_catalog_dsn, naming=settings.naming)
         try:
             store.migrate()
+        except BaseException:
+            store.dispose()
+            raise
+        return store
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, settings: Settings) -> Iterator[CatalogStore]:
+        """``for_settings``, disposed after."""
+        store = cls.for_settings(settings)
+        try:
             yield store
         finally:
             store.dispose()

@@ -40,7 +40,6 @@ def read_catalog(path: Path, encoding: str | None = None) -> CatalogSpec:
         )
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_yaml(path)
-
     return read_catalog_file(path, encoding)  # .xlsx, or a directory of CSV files
 
 
@@ -85,20 +84,8 @@ def write_catalog(spec: CatalogSpec, path: Path) -> None:
     sheets.write_csv_dir(spec, path)
 
 
-def sample_catalog_path() -> Path:
-    return Path(SAMPLE_CATALOG_PATH)
-
-
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
-
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = CatalogStore(settings.resolved_catalog_dsn)
-    store.migrate()
-    return store
-
-
-def _scope(args: argparse.Namespace) -> dict[str, str | None]:
-    return {"department": args.department, "district": args.district}
+def _store(settings: Settings) -> CatalogStore:
+    return CatalogStore.for_settings(settings)
 
 
 def _scoped(args: argparse.Namespace) -> bool:
@@ -117,7 +104,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     spec = read_catalog(args.file, args.encoding)
     if _scoped(args):
         # A part is checked against the rest of the stored catalog; nothing is stored.
-        diff = _store(settings).check(spec, **_scope(args))
+        diff = _store(settings).check(spec, department=args.department, district=args.district)
         print(
             f"{args.file}: {len(spec.resources)} resources as {_what(args)}: every rule passes "
             f"with the rest of the city; importing it would change: {diff.summary()}"
@@ -141,11 +128,17 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    args.file = args.file or sample_catalog_path()
+    args.file = args.file or SAMPLE_CATALOG_PATH
     spec = read_catalog(args.file, args.encoding)
     store = _store(settings)
     before = store.latest_number()
-    number = store.apply(spec, author=args.author, reason=args.reason, **_scope(args))
+    number = store.apply(
+        spec,
+        author=args.author,
+        reason=args.reason,
+        department=args.department,
+        district=args.district,
+    )
     if number == before:
         print(f"no change: {_what(args)} already matches {args.file} (version {number})")
     else:
@@ -164,7 +157,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         version = store.version_at(args.as_of)
     # A missing version is one line naming the versions there are (VersionNotFoundError).
     if _scoped(args):
-        spec = store.part(version=version, **_scope(args))
+        spec = store.part(version=version, department=args.department, district=args.district)
     else:
         spec = store.version(version) if version is not None else store.current()
     write_catalog(spec, args.file)
@@ -177,7 +170,11 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
-    spec = store.part(**_scope(args)) if _scoped(args) else store.current()
+    spec = (
+        store.part(department=args.department, district=args.district)
+        if _scoped(args)
+        else store.current()
+    )
     if args.resource:
         resource = spec.resource(args.resource)
         if resource is None:

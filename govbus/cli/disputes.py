@@ -18,7 +18,6 @@ from typing import Any
 from govbus.cli.options import add_password_file_option
 from govbus.cli.session import department_session
 from govbus.vocabulary.config import Settings
-from govbus.vocabulary.naming import NAMING
 from stream_apps.disputes.client import DisputeClient, DisputeError
 from stream_apps.disputes.rules import OUTCOMES
 from stream_apps.disputes.topics import OPERATOR
@@ -61,7 +60,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     if args.corrected_offset:
         current = client.get(args.id)
         corrected = {
-            "topic": NAMING.resource_topic(current["resource_code"]),
+            "topic": settings.naming.resource_topic(current["resource_code"]),
             "partition": int(partition),
             "offset": int(offset),
             "trace_id": args.corrected_trace_id,

@@ -26,14 +26,12 @@ from govbus.subscribe.consumer import PURPOSES
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ, china_day
 from govbus.vocabulary.config import Settings
-from govbus.vocabulary.naming import SHARE_TOPIC
 
 
 def service(settings: Settings) -> ShareRequests:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = CatalogStore(settings.resolved_catalog_dsn)
-    store.migrate()
-    return ShareRequests(store, coordinator=settings.share_coordinator)
+    return ShareRequests(
+        CatalogStore.for_settings(settings), coordinator=settings.share_coordinator
+    )
 
 
 def _date(text: str) -> dt.date:
@@ -210,17 +208,18 @@ def _requests(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _relay(svc: ShareRequests, settings: Settings) -> int:
+    share_topic = settings.naming.share_topic
     topics = kafka_clients.admin_client(settings).list_topics(timeout=30).topics
-    if SHARE_TOPIC not in topics:
+    if share_topic not in topics:
         raise ShareError(
-            f"topic {SHARE_TOPIC} does not exist: run `govbus apply` (the reconciler creates it)"
+            f"topic {share_topic} does not exist: run `govbus apply` (the reconciler creates it)"
         )
-    relay = OutboxRelay.for_settings(svc.store, settings, topic=SHARE_TOPIC)
+    relay = OutboxRelay.for_settings(svc.store, settings, topic=share_topic)
     try:
         sent = relay.run_all()
     finally:
         relay.close()
-    print(f"relayed {sent} share-request event(s) to {SHARE_TOPIC}")
+    print(f"relayed {sent} share-request event(s) to {share_topic}")
     return 0
 
 

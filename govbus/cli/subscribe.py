@@ -68,7 +68,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    events = read_audit(settings, args.department)
+    events = read_audit(settings, args.department, settings.naming)
     problems = verify_chain(events)
     for problem in problems:
         print(problem)

@@ -102,9 +102,7 @@ def _expect_refusal(action: Callable[[], object]) -> str:
 def catalog_story(settings: Settings, out: Printer = print) -> None:
     """Load the sample catalog of Changzhou and ask it who holds an item (article 17)."""
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    store = CatalogStore(settings.resolved_catalog_dsn)
-    store.migrate()
+    store = CatalogStore.for_settings(settings)
     spec = load_yaml(SAMPLE_CATALOG_PATH)
     number = store.apply(spec, author="demo", reason="load the sample catalog of Changzhou")
     items = sum(len(r.items) for r in spec.resources)
@@ -123,7 +121,7 @@ def catalog_story(settings: Settings, out: Printer = print) -> None:
 def relay_catalog_events(settings: Settings, admin: AdminClient, out: Printer) -> None:
     """Every catalog change left through the outbox; publish what is pending."""
 
-    store = CatalogStore(settings.resolved_catalog_dsn)
+    store = CatalogStore.for_settings(settings)
     relay = OutboxRelay.for_settings(store, settings)
     try:
         relay.ensure_topic(admin)
@@ -155,11 +153,8 @@ def reconcile_story(settings: Settings, out: Printer) -> None:
 
 
 def exchange_story(settings: Settings, out: Printer) -> None:
-    store = CatalogStore(settings.resolved_catalog_dsn)
-    try:
+    with CatalogStore.opened(settings) as store:
         spec, version = store.current(), store.latest_number()
-    finally:
-        store.dispose()
     demo_exchange.run(settings, spec, version, out)
     demo_sharing.run(settings, spec, version, out)
     demo_streams.run(settings, spec, version, out)

@@ -42,8 +42,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
         report = pub.publish(resource.code, sample_records(resource, 3), source="demo")
     out(f"14. {provider.name} published {report.delivered} records of {resource.name}")
 
-    store = CatalogStore(settings.resolved_catalog_dsn)
-    try:
+    with CatalogStore.opened(settings) as store:
         share = ShareRequests(store, coordinator=settings.share_coordinator)
         purpose = resource.purposes[0]
         request = share.submit(
@@ -63,8 +62,6 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
             f"{grant.expires_at.date()}; every step is in `govbus requests --show {request.id}`"
         )
         grants = share.grants(department=consumer.code)
-    finally:
-        store.dispose()
 
     plan, admin = plan_for(settings)
     added = [c for c in plan.changes if c.action == "create" and c.kind == "acl"]

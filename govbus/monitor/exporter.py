@@ -30,8 +30,7 @@ def serve_until_stopped(settings: Settings, port: int, addr: str) -> None:
     """Serve every collector on ``addr:port`` until SIGTERM or Ctrl-C."""
     for collector in state_collectors(settings):
         metrics.REGISTRY.register(collector)
-    store = CatalogStore(settings.resolved_catalog_dsn, naming=settings.naming)
-    store.migrate()  # kept open: the share collector queries it at every scrape
+    store = CatalogStore.for_settings(settings)  # kept open: queried at every scrape
     register_share_collector(store)
     server, _ = metrics.serve(port, addr)
     print(f"serving metrics on http://{addr}:{server.server_port}/metrics until interrupted")
