@@ -91,8 +91,9 @@ def _broker_reset(args: argparse.Namespace, settings: Settings) -> int:
 def _postgres(args: argparse.Namespace, settings: Settings) -> int:
     pg = LocalPostgres(settings.state_dir, port=args.port)
     if args.action == "start":
-        pg.start(tuple(args.database))
-        for name in args.database:
+        databases = args.database or ["govbus_test"]  # append's default cannot be a list
+        pg.start(tuple(databases))
+        for name in databases:
             print(pg.dsn(name))
     elif args.action == "stop":
         pg.stop()
@@ -212,8 +213,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"govbus: error: {exc}", file=sys.stderr)
         return 1
-    if getattr(args, "database", "unset") is None:
-        args.database = ["govbus_test"]
     _configure_logging()
     try:
         settings = load_settings(args.config, overrides={"state_dir": args.state_dir})
