@@ -22,6 +22,10 @@ from tests.integration.fixtures import consume_until, produce_one
 
 pytestmark = pytest.mark.kafka
 
+# Ports beside the session broker's, so a second test session on other ports does not collide.
+SESSION_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))
+SINGLE_PORT, TRIO_PORT = SESSION_PORT + 200, SESSION_PORT + 300
+
 
 def _cluster(tmp_path: Path, port: int, nodes: int) -> LocalCluster:
     env = {"GOVBUS_STATE_DIR": str(tmp_path / "state"), "GOVBUS_BROKER_PORT": str(port)}
@@ -33,7 +37,7 @@ def _cluster(tmp_path: Path, port: int, nodes: int) -> LocalCluster:
 
 @pytest.fixture
 def single(tmp_path: Path) -> Iterator[LocalCluster]:
-    cluster = _cluster(tmp_path, 19692, 1)
+    cluster = _cluster(tmp_path, SINGLE_PORT, 1)
     yield cluster
     cluster.stop()
 
@@ -82,7 +86,9 @@ def test_start_is_idempotent_and_status_reports_ports(single: LocalCluster) -> N
     first = single.start()
     second = single.start()
     assert [s.pid for s in first] == [s.pid for s in second]
-    assert [(s.port, s.controller_port, s.listening) for s in second] == [(19692, 19693, True)]
+    assert [(s.port, s.controller_port, s.listening) for s in second] == [
+        (SINGLE_PORT, SINGLE_PORT + 1, True)
+    ]
 
 
 def test_a_start_that_fails_leaves_no_node_running(single: LocalCluster) -> None:
@@ -94,10 +100,10 @@ def test_a_start_that_fails_leaves_no_node_running(single: LocalCluster) -> None
 
 
 def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
-    cluster = _cluster(tmp_path, 19792, 3)
+    cluster = _cluster(tmp_path, TRIO_PORT, 3)
     try:
         statuses = cluster.start(nodes=3)
-        assert [s.port for s in statuses] == [19792, 19892, 19992]
+        assert [s.port for s in statuses] == [TRIO_PORT, TRIO_PORT + 100, TRIO_PORT + 200]
         assert all(s.listening for s in statuses)
         settings = _settings(cluster)
         admin = kafka_clients.admin_client(settings)

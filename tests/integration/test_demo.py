@@ -16,7 +16,12 @@ import pytest
 
 pytestmark = pytest.mark.kafka
 
-DEMO_PORT = int(os.environ.get("GOVBUS_TEST_DEMO_PORT", "19892"))
+# Beside the session broker (19492 + 400 by default), so parallel test sessions do not collide.
+DEMO_PORT = int(
+    os.environ.get(
+        "GOVBUS_TEST_DEMO_PORT", int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492")) + 400
+    )
+)
 
 
 def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
