@@ -223,9 +223,7 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case("violations escalate --actor cz-dsjj", "give a violation ID, or --overdue")
     ],
     ("violations", "record"): [
-        case(
-            "violations record --department cz-gaj --reason x --actor cz-dsjj", "reason must say"
-        )
+        case("violations record --department cz-gaj --reason x --actor cz-dsjj", "reason must say")
     ],
     ("violations", "detect"): [
         case("violations detect --dead-letter-threshold 2", "not a fraction in [0, 1)")

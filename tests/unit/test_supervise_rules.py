@@ -65,7 +65,9 @@ def test_dead_letter_rate_above_the_threshold_only() -> None:
 
 
 def _use(purpose: str, end: dt.datetime = AT, records: int = 3) -> AuditUse:
-    return AuditUse(RSJ, MARRIAGE, purpose, records, end - dt.timedelta(hours=1), end, "h" + purpose)
+    return AuditUse(
+        RSJ, MARRIAGE, purpose, records, end - dt.timedelta(hours=1), end, "h" + purpose
+    )
 
 
 def test_usage_beyond_the_granted_purpose_is_26_5() -> None:
@@ -102,9 +104,7 @@ def test_repeated_collection_is_the_same_item_of_the_same_subject_without_a_sour
     assert found and {f.department for f in found} == {other.code}
     assert all(f.evidence["provided_in"] == HOUSEHOLD for f in found)
     # Declared as a holder of the original: a copy with its source, not a repeated collection.
-    declared = dataclasses.replace(
-        household, holders=(*household.holders, Holder(other.code, ()))
-    )
+    declared = dataclasses.replace(household, holders=(*household.holders, Holder(other.code, ())))
     resources = tuple(declared if r.code == HOUSEHOLD else r for r in with_copy.resources)
     assert repeated_collection_findings(dataclasses.replace(spec, resources=resources), AT) == []
 
