@@ -26,9 +26,8 @@ from govbus.vocabulary.config import Settings
 
 
 def state_collectors(settings: Settings) -> list[Collector]:
-    """Collectors of state other processes recorded: the reconciler's drift and apply time,
-    and the broker's presence."""
-    return [StatusCollector(settings.state_dir), BrokerCollector(settings)]
+    """Collectors of state other processes recorded: the reconciler's drift and apply time."""
+    return [StatusCollector(settings.state_dir)]
 
 
 def database_health(store: CatalogStore) -> str | None:
@@ -43,7 +42,7 @@ def database_health(store: CatalogStore) -> str | None:
 
 def serve_until_stopped(settings: Settings, port: int, addr: str) -> None:
     """Serve every collector on ``addr:port`` until SIGTERM or Ctrl-C."""
-    for collector in state_collectors(settings):
+    for collector in [*state_collectors(settings), BrokerCollector(settings)]:
         metrics.REGISTRY.register(collector)
     store = CatalogStore.for_settings(settings)  # kept open: queried at every scrape
     register_share_collector(store)

@@ -41,6 +41,7 @@ __all__ = [
     "audit_purpose_findings",
     "check_transition",
     "dead_letter_findings",
+    "dispute_findings",
     "kind_of",
     "overdue_deadline_findings",
     "repeated_collection_findings",
@@ -233,6 +234,45 @@ def overdue_deadline_findings(
         elif s.state == "met":
             cleared.add(subject)
     return found, cleared
+
+
+INCONSISTENT_OUTCOMES = ("confirmed", "corrected")
+
+
+def dispute_findings(states: Iterable[Mapping[str, Any]]) -> list[Finding]:
+    """26(4) "inconsistent": a dispute resolved ``confirmed`` or ``corrected`` (article 19) —
+    the provider's data differed from what it holds. ``states`` are the dispute states of the
+    ``disputes.<code>`` topics in topic order; the last state of each dispute counts. The
+    subject is the dispute id, as for an overdue dispute: one dispute is one violation."""
+    last: dict[str, Mapping[str, Any]] = {}
+    for state in states:
+        if "dispute_id" in state:
+            last[str(state["dispute_id"])] = state
+    out = []
+    for dispute_id, st in sorted(last.items()):
+        outcome = st.get("outcome")
+        if st.get("state") != "resolved" or outcome not in INCONSISTENT_OUTCOMES:
+            continue
+        out.append(
+            Finding(
+                "inconsistent-data",
+                str(st["provider"]),
+                dispute_id,
+                dt.datetime.fromisoformat(str(st["updated_at"])),
+                f"dispute {dispute_id} on {st['resource_code']} key {st['key']} resolved "
+                f"{outcome}: the data provided differed from the provider's own "
+                "(articles 19, 26(4))",
+                {
+                    "dispute": dispute_id,
+                    "resource_code": st["resource_code"],
+                    "key": st["key"],
+                    "outcome": outcome,
+                    "note": st.get("note"),
+                },
+                source="disputes",
+            )
+        )
+    return out
 
 
 def dead_letter_findings(

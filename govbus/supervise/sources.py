@@ -8,6 +8,7 @@ findings to the ledger:
 - 26(2) ``late-provision`` and 26(4) overdue disputes (``inconsistent-data``): the records the
   freshness and disputes stream apps wrote to ``govbus.violations``;
 - 26(3) the share-request sweep's ``share_violation`` rows; a request answered since is closed;
+- 26(4) disputes resolved ``confirmed`` or ``corrected`` (the ``disputes.<code>`` topics);
 - 26(4) the dead-letter rate: per provider department, records in its dead-letter topic
   ``dlq.<id>`` against records in its resource topics (offset ranges: every record ever
   written, whatever compaction kept), above ``threshold``;
@@ -44,6 +45,7 @@ from govbus.supervise.rules import (
     GrantedPurpose,
     audit_purpose_findings,
     dead_letter_findings,
+    dispute_findings,
     overdue_deadline_findings,
     repeated_collection_findings,
 )
@@ -110,6 +112,11 @@ def detect(
     )
     try:
         topic = [_topic_finding(v) for v in _values(consumer, naming.violations_topic)]
+        disputes = dispute_findings(
+            state
+            for r in spec.resources
+            for state in _values(consumer, naming.dispute_topic(r.code))
+        )
         counts = {
             d.code: (
                 sum(
@@ -130,7 +137,8 @@ def detect(
     cleared = set(base.cleared) | {("inconsistent-data", s) for s in open_dead}
     cleared -= {(f.kind, f.subject) for f in dead}
     misuse = audit_purpose_findings(_audit_uses(settings, spec, naming), _grants(store), spec)
-    findings = (*base.findings, *(f for f in topic if f is not None), *dead, *misuse)
+    found = (f for f in topic if f is not None)
+    findings = (*base.findings, *found, *disputes, *dead, *misuse)
     return Detection(findings, tuple(sorted(cleared)))
 
 

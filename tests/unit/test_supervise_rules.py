@@ -18,6 +18,7 @@ from govbus.supervise.rules import (
     audit_purpose_findings,
     check_transition,
     dead_letter_findings,
+    dispute_findings,
     kind_of,
     overdue_deadline_findings,
     repeated_collection_findings,
@@ -171,3 +172,26 @@ def test_evaluation_scores_only_applicable_indicators_and_ranks_ties_together() 
     assert c.score == pytest.approx(round(100 * 50.75 / 80, 1))
     assert len(c.opinions) == 2 and c.opinions[0].startswith("共享申请答复时长")
     assert grade(c.score) == "合格"
+
+
+def test_disputes_resolved_confirmed_or_corrected_are_26_4_by_their_last_state() -> None:
+    base = {
+        "resource_code": MARRIAGE,
+        "key": "k",
+        "provider": "P",
+        "updated_at": AT.isoformat(),
+        "note": "n",
+    }
+    states = [
+        {**base, "dispute_id": "a", "state": "open", "outcome": None},
+        {**base, "dispute_id": "a", "state": "resolved", "outcome": "corrected"},
+        {**base, "dispute_id": "b", "state": "resolved", "outcome": "rejected"},
+        {**base, "dispute_id": "c", "state": "resolved", "outcome": "confirmed"},
+        {**base, "dispute_id": "d", "state": "acknowledged", "outcome": None},
+    ]
+    found = dispute_findings(states)
+    assert [(f.subject, f.evidence["outcome"]) for f in found] == [
+        ("a", "corrected"),
+        ("c", "confirmed"),
+    ]
+    assert all(f.kind == "inconsistent-data" and f.department == "P" for f in found)
