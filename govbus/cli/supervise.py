@@ -14,6 +14,7 @@ from govbus.catalog.outbox import OutboxRelay
 from govbus.catalog.store import CatalogStore
 from govbus.supervise.evaluation import evaluate
 from govbus.supervise.ledger import Ledger, Violation
+from govbus.supervise.metrics import write_evaluation_summary
 from govbus.supervise.records import Period, department_years, period
 from govbus.supervise.report import SCORE_CHART, department_report, write_html, write_xlsx
 from govbus.supervise.rules import KINDS, STATES, kind_of
@@ -183,6 +184,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     out.mkdir(parents=True, exist_ok=True)
     xlsx = write_xlsx(scores, p, out / f"evaluation-{args.year}.xlsx")
     page = write_html(scores, p, out / f"evaluation-{args.year}.html")
+    write_evaluation_summary(settings.state_dir, args.year, scores)
     for s in scores[:3]:
         print(f"  {s.rank}. {s.year.name} ({s.year.department_id}) {s.score:.1f} {s.grade}")
     print(f"evaluated {len(scores)} department(s) for {args.year} (data to {p.last_day})")

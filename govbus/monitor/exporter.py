@@ -20,7 +20,7 @@ from govbus.catalog.store import CatalogStore
 from govbus.monitor.broker import BrokerCollector
 from govbus.reconcile.status import StatusCollector
 from govbus.share.metrics import register_share_collector
-from govbus.supervise.metrics import register_supervision_collector
+from govbus.supervise.metrics import EvaluationCollector, register_supervision_collector
 from govbus.vocabulary import metrics
 from govbus.vocabulary.config import Settings
 
@@ -42,7 +42,8 @@ def database_health(store: CatalogStore) -> str | None:
 
 def serve_until_stopped(settings: Settings, port: int, addr: str) -> None:
     """Serve every collector on ``addr:port`` until SIGTERM or Ctrl-C."""
-    for collector in [*state_collectors(settings), BrokerCollector(settings)]:
+    extra = [BrokerCollector(settings), EvaluationCollector(settings.state_dir)]
+    for collector in [*state_collectors(settings), *extra]:
         metrics.REGISTRY.register(collector)
     store = CatalogStore.for_settings(settings)  # kept open: queried at every scrape
     register_share_collector(store)

@@ -11,13 +11,21 @@
 
 Department labels are department ids (the code when a department left the catalog). Register
 with ``register_supervision_collector(store)``; nothing is registered at import.
+
+The last ``govbus evaluate`` is served too (``EvaluationCollector``, from the summary it writes
+to ``<state_dir>/supervision/evaluation.json``): ``govbus_evaluation_score{department,year}``
+and ``govbus_evaluation_indicator{department,indicator,year}`` (a score in [0, 1]; indicators
+not applicable to a department are absent).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -26,12 +34,19 @@ from prometheus_client.registry import Collector
 
 from govbus.catalog.model import OutboxRow
 from govbus.catalog.store import CatalogStore
+from govbus.supervise.evaluation import DepartmentScore
 from govbus.supervise.ledger import Ledger
 from govbus.supervise.rules import KINDS
 from govbus.vocabulary.clock import china_day, utc
 from govbus.vocabulary.metrics import REGISTRY
 
-__all__ = ["SupervisionCollector", "register_supervision_collector"]
+__all__ = [
+    "EvaluationCollector",
+    "SupervisionCollector",
+    "evaluation_summary_path",
+    "register_supervision_collector",
+    "write_evaluation_summary",
+]
 
 
 class SupervisionCollector(Collector):
@@ -122,3 +137,67 @@ def register_supervision_collector(
     collector = SupervisionCollector(store)
     registry.register(collector)
     return collector
+
+
+def evaluation_summary_path(state_dir: Path) -> Path:
+    return state_dir / "supervision" / "evaluation.json"
+
+
+def write_evaluation_summary(state_dir: Path, year: int, scores: Sequence[DepartmentScore]) -> Path:
+    """Record the evaluation's scores for the exporter (replacing the previous one)."""
+    path = evaluation_summary_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "year": year,
+        "departments": [
+            {
+                "department": s.year.department_id,
+                "score": s.score,
+                "indicators": {x.key: x.score for x in s.indicators if x.score is not None},
+            }
+            for s in scores
+        ],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+class EvaluationCollector(Collector):
+    """The last ``govbus evaluate``'s scores, read at each scrape (none before the first)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = evaluation_summary_path(state_dir)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "govbus_evaluation_score",
+                "A department's score (0-100) in the last yearly evaluation (docs/evaluation.md)",
+                labels=["department", "year"],
+            ),
+            GaugeMetricFamily(
+                "govbus_evaluation_indicator",
+                "A department's score (0-1) on one indicator of the last yearly evaluation",
+                labels=["department", "indicator", "year"],
+            ),
+        )
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            body: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return
+        score, indicator = self._families()
+        year = str(body["year"])
+        for d in body["departments"]:
+            score.add_metric([d["department"], year], d["score"])
+            for key, value in sorted(d["indicators"].items()):
+                indicator.add_metric([d["department"], key, year], value)
+        yield score
+        yield indicator

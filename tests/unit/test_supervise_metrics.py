@@ -12,12 +12,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.supervise.evaluation import evaluate
 from govbus.supervise.ledger import Ledger
-from govbus.supervise.metrics import SupervisionCollector
+from govbus.supervise.metrics import (
+    EvaluationCollector,
+    SupervisionCollector,
+    write_evaluation_summary,
+)
 from govbus.supervise.rules import Finding
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from tests.unit.test_metrics_exporter import values
+from tests.unit.test_supervise_rules import _year
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=CHINA_TZ)
 MZJ = "1132040001410023XJ"
@@ -81,3 +87,17 @@ def test_healthz_answers_ok_or_503_with_the_problem() -> None:
             assert b"govbus_records_published" in resp.read()
     finally:
         server.shutdown()
+
+
+def test_the_last_evaluation_is_served_per_department_and_indicator(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    registry.register(EvaluationCollector(tmp_path))
+    assert values(generate_latest(registry).decode()) == {}  # nothing evaluated yet
+    ranked = evaluate([_year("a"), _year("b", late_resources=2)])
+    write_evaluation_summary(tmp_path, 2026, ranked)
+    got = values(generate_latest(registry).decode())
+    assert got[("govbus_evaluation_score", (("department", "a"), ("year", "2026")))] == 100
+    key = ("department", "b"), ("indicator", "on_time_provision"), ("year", "2026")
+    assert got[("govbus_evaluation_indicator", key)] == 0.5
+    absent = ("department", "b"), ("indicator", "rectification"), ("year", "2026")
+    assert ("govbus_evaluation_indicator", absent) not in got  # not applicable
