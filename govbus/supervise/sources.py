@@ -6,7 +6,10 @@ findings to the ledger:
 - 26(1) the catalog's article 9 deadlines (``govbus.catalog.deadlines``): overdue ones, and met
   ones to close;
 - 26(2) ``late-provision`` and 26(4) overdue disputes (``inconsistent-data``): the records the
-  freshness and disputes stream apps wrote to ``govbus.violations``;
+  freshness and disputes stream apps wrote to ``govbus.violations``; and 26(2) seen here too,
+  with the freshness app's own rules (``stream_apps.freshness.rules``) on each resource topic's
+  newest record (or, never published, its 发布日期): the same subject as the app's, so the two
+  sources meet in one violation, and a resource is found late even while the app is not running;
 - 26(3) the share-request sweep's ``share_violation`` rows; a request answered since is closed;
 - 26(4) disputes resolved ``confirmed`` or ``corrected`` (the ``disputes.<code>`` topics);
 - 26(4) the dead-letter rate: per provider department, records in its dead-letter topic
@@ -50,11 +53,12 @@ from govbus.supervise.rules import (
     repeated_collection_findings,
 )
 from govbus.vocabulary import kafka as kafka_clients
-from govbus.vocabulary.clock import china_day, utc
+from govbus.vocabulary.clock import CHINA_TZ, china_day, utc
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import ServiceUnavailable
 from govbus.vocabulary.naming import Naming
-from govbus.vocabulary.spec import CatalogSpec
+from govbus.vocabulary.spec import CatalogSpec, Resource
+from stream_apps.freshness.rules import deadline, violation_event
 
 __all__ = [
     "DEFAULT_DEAD_LETTER_THRESHOLD",
@@ -112,6 +116,11 @@ def detect(
     )
     try:
         topic = [_topic_finding(v) for v in _values(consumer, naming.violations_topic)]
+        topic += [
+            _topic_finding(v)
+            for r in spec.resources
+            if (v := _late(r, _newest(consumer, naming.resource_topic(r.code)), now))
+        ]
         disputes = dispute_findings(
             state
             for r in spec.resources
@@ -239,6 +248,34 @@ def _topic_finding(value: dict[str, object]) -> Finding | None:
         {k: value[k] for k in ("resource_code", "subject", "article") if k in value},
         source="govbus.violations",
     )
+
+
+def _late(r: Resource, last: dt.datetime | None, now: dt.datetime) -> dict[str, object] | None:
+    """The freshness app's violation record if ``r`` is late at ``now`` (last publish ``last``;
+    never published: counted from its 发布日期)."""
+    since = last or dt.datetime.combine(r.publish_date, dt.time(), CHINA_TZ)
+    due = deadline(r.update_cycle, since)
+    if due is None or now <= due.at:
+        return None
+    return violation_event(r, last, due, now)
+
+
+def _newest(consumer: Consumer, topic: str) -> dt.datetime | None:
+    """The timestamp of the newest record of ``topic`` (None: empty or missing)."""
+    newest: dt.datetime | None = None
+    for p in _partitions(consumer, topic):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT)
+        if low >= high:
+            continue
+        consumer.assign([TopicPartition(topic, p, high - 1)])
+        msg = consumer.poll(_TIMEOUT)
+        consumer.unassign()
+        if msg is None or msg.error() is not None:
+            continue  # compaction removed it meanwhile, or the partition ended: nothing newer
+        _, millis = msg.timestamp()
+        at = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+        newest = at if newest is None or at > newest else newest
+    return newest
 
 
 def _partitions(consumer: Consumer, topic: str) -> list[int]:

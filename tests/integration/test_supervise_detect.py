@@ -9,6 +9,7 @@ the session broker, as the admin, and runs ``detect`` over them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -43,7 +44,9 @@ def test_topics_become_violations_once(exchange: Exchange, tmp_path: Path) -> No
         share_conditions="仅用于核定社会救助对象",
         share_methods=("system-integration",),
     )
-    exchange.spec = CatalogSpec((provider, user), (resource,))
+    # Catalogued since 2024, updated daily, never published: late by the freshness rules.
+    silent = dataclasses.replace(resource, code=f"30101/{provider.code}-000002", name="静默资源")
+    exchange.spec = CatalogSpec((provider, user), (resource, silent))
     n = exchange.naming
     topics = [
         n.violations_topic,
@@ -116,12 +119,14 @@ def test_topics_become_violations_once(exchange: Exchange, tmp_path: Path) -> No
                 ("inconsistent-data", "d-corrected"),
                 ("inconsistent-data", f"dead-letters:{provider.code}"),
                 ("purpose-misuse", f"audit:{event.hash}"),
+                # due at the end of 2024-01-02, the 1st working day after 发布日期 (00:00 on the 3rd)
+                ("late-provision", f"{silent.code}@2024-01-03"),
             ]
         )
         misuse = next(f for f in found.findings if f.kind == "purpose-misuse")
         assert misuse.department == user.code and "no approved share request" in misuse.summary
         first = ledger.record(found.findings, found.cleared, NOW)
-        assert len(first.new) == 5  # the repeated freshness record is one violation
+        assert len(first.new) == 6  # the repeated freshness record is one violation
         again = detect(settings, store, NOW, threshold=0.1)
         assert ledger.record(again.findings, again.cleared, NOW).new == ()
         # Above a higher threshold the dead-letter condition is seen clear and closed.
