@@ -24,6 +24,7 @@ from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
+from govbus.demo import supervision as demo_supervision
 from govbus.reconcile.plan import apply
 from govbus.reconcile.planner import plan_for
 from govbus.vocabulary import acls
@@ -158,6 +159,7 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_exchange.run(settings, spec, version, out)
     demo_sharing.run(settings, spec, version, out)
     demo_streams.run(settings, spec, version, out)
+    demo_supervision.run(settings, spec, out)
 
 
 def run(settings: Settings, out: Printer = print) -> None:

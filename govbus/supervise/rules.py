@@ -31,6 +31,7 @@ from typing import Any, Literal
 from govbus.catalog.rules import single_source_identities
 from govbus.vocabulary.errors import Conflict, UserError
 from govbus.vocabulary.spec import CatalogSpec, Resource
+from stream_apps.projection.views import has_public_view
 
 __all__ = [
     "KINDS",
@@ -377,6 +378,8 @@ def _purpose_problem(use: AuditUse, resource: Resource, grants: list[GrantedPurp
             return f"the resource is shared for {', '.join(resource.purposes)} only"
         return None
     if not grants:
+        if has_public_view(resource):
+            return None  # without a grant the broker lets it read only the public view (art. 10)
         return "no approved share request of this department covers the resource"
     same = [g for g in grants if g.purpose == use.purpose]
     if not same:

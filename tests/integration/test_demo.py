@@ -65,3 +65,8 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "resolved it: confirmed" in lines["22"]
     assert "(no grant) reads the public view" in lines["23"]
     assert "********" in lines["23"]  # the citizen id is masked in the view
+    assert "never answered" in lines["24"]
+    assert "26(3): 1" in lines["25"] and "26(2)" in lines["25"]  # the request, stale resources
+    assert "    a stale resource: [" in story
+    assert "通知整改" in lines["26"] and "recorded → notify → respond → close" in story
+    assert "evaluate --year" in lines["27"] and "    chart '各部门综合得分' in " in story

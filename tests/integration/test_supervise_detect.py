@@ -119,7 +119,7 @@ def test_topics_become_violations_once(exchange: Exchange, tmp_path: Path) -> No
                 ("inconsistent-data", "d-corrected"),
                 ("inconsistent-data", f"dead-letters:{provider.code}"),
                 ("purpose-misuse", f"audit:{event.hash}"),
-                # due at the end of 2024-01-02, the 1st working day after 发布日期 (00:00 on the 3rd)
+                # due by the end of 2024-01-02 (1 working day after 发布日期): 00:00 on the 3rd
                 ("late-provision", f"{silent.code}@2024-01-03"),
             ]
         )

@@ -31,6 +31,7 @@ AT = dt.datetime(2026, 6, 1, 9, 0, tzinfo=CHINA_TZ)
 MARRIAGE = "30201/1132040001410023XJ-000003"  # conditional, 民政局
 RSJ = "11320400014100475P"
 HOUSEHOLD = "10101/1132040001410015XY-000001"  # 人口户籍基本信息, 公安局
+SOCIAL_INSURANCE = "30301/11320400014100475P-000002"  # conditional, without a public view
 
 
 def test_the_seven_kinds_of_article_26_each_once() -> None:
@@ -84,7 +85,10 @@ def test_usage_beyond_the_granted_purpose_is_26_5() -> None:
     late = AT + dt.timedelta(days=60)
     expired = audit_purpose_findings([_use("administrative-basis", late)], [grant], spec)
     assert "expired" in expired[0].summary
-    assert "no approved share request" in audit_purpose_findings([_use("x")], [], spec)[0].summary
+    # Without a grant the broker lets a department read only a public view (article 10).
+    assert audit_purpose_findings([_use("x")], [], spec) == []
+    insured = dataclasses.replace(_use("x"), resource=SOCIAL_INSURANCE)  # has no public view
+    assert "no approved share request" in audit_purpose_findings([insured], [], spec)[0].summary
 
 
 def test_repeated_collection_is_the_same_item_of_the_same_subject_without_a_source() -> None:
