@@ -18,7 +18,7 @@ escalates; only the department responsible responds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -482,10 +482,3 @@ def _text(value: str, name: str, what: str) -> str:
     if len(text) < MIN_REASON:
         raise UserError(f"the {name} must say {what} (at least {MIN_REASON} characters)")
     return text
-
-
-def by_department(violations: Sequence[Violation]) -> dict[str, list[Violation]]:
-    out: dict[str, list[Violation]] = {}
-    for v in violations:
-        out.setdefault(v.department, []).append(v)
-    return out

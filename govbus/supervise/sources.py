@@ -39,7 +39,6 @@ from govbus.catalog.deadlines import deadlines
 from govbus.catalog.store import CatalogStore
 from govbus.share.model import ShareGrantRow, ShareRequestRow, ShareViolationRow
 from govbus.subscribe.audit import read_audit
-from govbus.supervise.ledger import Ledger, RecordResult
 from govbus.supervise.model import SupervisionViolationRow as V
 from govbus.supervise.rules import (
     AuditUse,
@@ -65,7 +64,6 @@ __all__ = [
     "Detection",
     "detect",
     "detect_from_database",
-    "record_detection",
 ]
 
 DEFAULT_DEAD_LETTER_THRESHOLD = 0.05  # 5% of a provider's records dead-lettered
@@ -149,10 +147,6 @@ def detect(
     found = (f for f in topic if f is not None)
     findings = (*base.findings, *found, *disputes, *dead, *misuse)
     return Detection(findings, tuple(sorted(cleared)))
-
-
-def record_detection(ledger: Ledger, detection: Detection, now: dt.datetime) -> RecordResult:
-    return ledger.record(detection.findings, detection.cleared, now)
 
 
 # --- the database -------------------------------------------------------------------------
