@@ -8,8 +8,9 @@ findings to the ledger:
 - 26(2) ``late-provision`` and 26(4) overdue disputes (``inconsistent-data``): the records the
   freshness and disputes stream apps wrote to ``govbus.violations``; and 26(2) seen here too,
   with the freshness app's own rules (``stream_apps.freshness.rules``) on each resource topic's
-  newest record (or, never published, its 发布日期): the same subject as the app's, so the two
-  sources meet in one violation, and a resource is found late even while the app is not running;
+  newest record (or, never published, its 发布日期) of each resource the app has not reported:
+  a resource is found late even while the app is not running, and one the app watches keeps the
+  app's episodes only;
 - 26(3) the share-request sweep's ``share_violation`` rows; a request answered since is closed;
 - 26(4) disputes resolved ``confirmed`` or ``corrected`` (the ``disputes.<code>`` topics);
 - 26(4) the dead-letter rate: per provider department, records in its dead-letter topic
@@ -114,10 +115,16 @@ def detect(
     )
     try:
         topic = [_topic_finding(v) for v in _values(consumer, naming.violations_topic)]
+        # Where the freshness app reports a resource, its episodes stand; the detector's own
+        # count from 发布日期 (the app counts from its watch start) would be a second one.
+        watched = {
+            f.evidence.get("resource_code") for f in topic if f and f.kind == "late-provision"
+        }
         topic += [
             _topic_finding(v)
             for r in spec.resources
-            if (v := _late(r, _newest(consumer, naming.resource_topic(r.code)), now))
+            if r.code not in watched
+            and (v := _late(r, _newest(consumer, naming.resource_topic(r.code)), now))
         ]
         disputes = dispute_findings(
             state

@@ -30,6 +30,7 @@ from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.naming import NAMING
 from govbus.vocabulary.workdays import WorkdayCalendar
+from tests.unit.test_catalog_departments import alembic
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=CHINA_TZ)
 MARRIAGE = "30201/1132040001410023XJ-000003"  # conditional, 民政局 (cz-mzj)
@@ -223,3 +224,16 @@ def test_the_evaluation_and_its_reports_come_from_the_records_and_are_reproducib
     mine = next(s for s in scores if s.year.department_code == MZJ)
     text = department_report(mine, len(scores), ledger.violations(MZJ), p)
     assert "第二十条" in text and f"[{vid}]" in text and "数据按时提供率" in text
+
+
+def test_migration_0004_downgrades_and_upgrades_again(store: CatalogStore) -> None:
+    ledger_of(store).record([finding("a")], now=NOW)
+    alembic(store, "downgrade", "0003")
+    with store.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert not {"supervision_violation", "supervision_event"} & tables
+    assert store.current() == load_yaml(SAMPLE_CATALOG_PATH)  # the catalog is untouched
+    alembic(store, "upgrade", "head")
+    ledger = ledger_of(store)
+    assert ledger.violations() == []
+    assert len(ledger.record([finding("a")], now=NOW).new) == 1
