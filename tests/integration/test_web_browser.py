@@ -151,8 +151,14 @@ def live(
         store.migrate()
         store.apply(ex.spec, author="test", reason="the browser test's catalog")
         world = ConsoleWorld(settings, store)
-        for label, role in [("mzj", "steward"), ("mzj", "approver"), ("gaj", "approver"),
-                            ("gaj", "steward"), ("scj", "steward"), ("dsj", "operator")]:
+        for label, role in [
+            ("mzj", "steward"),
+            ("mzj", "approver"),
+            ("gaj", "approver"),
+            ("gaj", "steward"),
+            ("scj", "steward"),
+            ("dsj", "operator"),
+        ]:
             world.accounts.create(f"{label}-{role}", PASSWORD, ex.id(label), role)  # fmt: skip
         port = free_port()
         server = uvicorn.Server(
