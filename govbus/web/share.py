@@ -124,7 +124,7 @@ def _apply(request: Request, console: Console, raw: StarletteForm) -> Response:
     account = account_of(request)
     require(account, "apply", "提出共享申请")
     form = FormData(raw)
-    code = form.optional("resource", max_len=60)
+    code: str | None = None
     try:
         code = form.text("resource", max_len=60)
         purpose = form.choice("purpose", PURPOSES)
