@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from govbus.accounts.store import Account, Accounts
+from govbus.vocabulary.errors import UserError
 
 __all__ = [
     "MAX_FAILURES",
@@ -46,15 +47,15 @@ MAX_FAILURES = 5
 WINDOW = 300.0  # seconds
 
 
-class LoginRequired(Exception):
+class LoginRequired(UserError):
     """No (valid) session: the page sends the browser to the login page."""
 
 
-class Forbidden(Exception):
+class Forbidden(UserError):
     """The account's role or department may not do this; the message says which."""
 
 
-class CsrfError(Exception):
+class CsrfError(UserError):
     """A POST without the session's CSRF token, or from another site."""
 
 

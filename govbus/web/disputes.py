@@ -29,7 +29,7 @@ from govbus.share.requests import ShareRequests
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.secrets import department_password
 from govbus.vocabulary.session import DepartmentSession
-from govbus.web.auth import LoginRequired, current_account
+from govbus.web.auth import Forbidden, LoginRequired, current_account
 from govbus.web.console import Console, account_of, console_of, page, require
 from govbus.web.forms import FormData, FormError
 from stream_apps.disputes import rules as dr
@@ -236,6 +236,9 @@ def _act(request: Request, console: Console, raw: StarletteForm, action: str) ->
             assert outcome is not None
             client.resolve(dispute_id, outcome, note, corrected_record=corrected)
             message = f"异议 {dispute_id} 已处理：{outcome}"
+    except Forbidden as exc:
+        console.audit(account, action, target, "refused", {"error": str(exc)})
+        raise
     except UserError as exc:
         console.audit(account, action, target, "refused", {"error": str(exc)})
         try:

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from govbus.accounts.store import Account
+from govbus.share.reasons import reason_problem
 from govbus.share.requests import ShareRequest
 from govbus.subscribe.consumer import PURPOSES
 from govbus.vocabulary.clock import china_day
@@ -228,17 +229,24 @@ def _approve(request: Request, console: Console, raw: StarletteForm) -> Response
     return _act(request, console, "share.approve", request_id, "answer", ("provider",), work)
 
 
+def _reason(form: FormData) -> str:
+    """The reason field, checked by the service's own rule (``share.reasons``) so that a
+    refusal names the field; the service checks it again."""
+    reason = form.text("reason", max_len=2000)
+    problem = reason_problem(reason)
+    if problem:
+        raise FormError("reason", problem)
+    return reason
+
+
 @page(post=True)
 def _deny(request: Request, console: Console, raw: StarletteForm) -> Response:
     form = FormData(raw)
     request_id = request.path_params["id"]
 
     def work(account: Account) -> str:
-        reason = form.text("reason", max_len=2000)
-        try:
-            denied = console.share.deny(request_id, account.department, reason)
-        except UserError as exc:  # the service's reason rule: name the field
-            raise FormError("reason", str(exc)) from None
+        reason = _reason(form)
+        denied = console.share.deny(request_id, account.department, reason)
         return f"已拒绝：{denied.deny_reason}"
 
     return _act(request, console, "share.deny", request_id, "answer", ("provider",), work)
@@ -293,11 +301,8 @@ def _revoke(request: Request, console: Console, raw: StarletteForm) -> Response:
     grant = console.share.grant(request.path_params["id"])
 
     def work(account: Account) -> str:
-        reason = form.text("reason", max_len=2000)
-        try:
-            done = console.share.revoke(grant.id, account.department, reason)
-        except UserError as exc:
-            raise FormError("reason", str(exc)) from None
+        reason = _reason(form)
+        done = console.share.revoke(grant.id, account.department, reason)
         return f"授权 {done.id} 已撤销：{done.revoke_reason}"
 
     return _act(
