@@ -1,6 +1,6 @@
 """The supervision part of the demo (chapter 6): violations, a rectification notice, the report.
 
-Runs after the stream apps' part. A share request filed three weeks ago and never answered,
+Runs last, after the stream apps' part and the console's logins. A share request filed three weeks ago and never answered,
 and resources that stopped coming, become violations of article 26 (``govbus violations
 detect``); the operator issues a notice (通知整改), the provider answers and the operator
 closes it; ``govbus evaluate`` writes the yearly report, whose chart the demo names.
@@ -58,7 +58,7 @@ def run(settings: Settings, spec: CatalogSpec, out: Printer) -> None:
         )
         share.sweep(now)
         out(
-            f"24. {consumer.name} applied for {resource.name} three weeks ago (request "
+            f"25. {consumer.name} applied for {resource.name} three weeks ago (request "
             f"{request.id}, due {request.due}); {provider.name} never answered"
         )
         ledger = Ledger(store, operator)
@@ -67,7 +67,7 @@ def run(settings: Settings, spec: CatalogSpec, out: Printer) -> None:
         kinds = Counter(kind_of(ledger.get(v).kind).article for v in result.new)
         summary = ", ".join(f"{a}: {n}" for a, n in sorted(kinds.items())) or "none new"
         out(
-            f"25. `govbus violations detect`: {len(result.new)} new violation(s) of article 26 "
+            f"26. `govbus violations detect`: {len(result.new)} new violation(s) of article 26 "
             f"({summary}); {result.known} already in the ledger"
         )
         unanswered = next(
@@ -82,7 +82,7 @@ def run(settings: Settings, spec: CatalogSpec, out: Printer) -> None:
             unanswered.id, operator, 5, "请在期限内答复该共享申请并说明逾期原因", now=now
         )
         out(
-            f"26. {operator} issued a rectification notice (通知整改) for violation "
+            f"27. {operator} issued a rectification notice (通知整改) for violation "
             f"{notice.id}: {provider.name} must rectify by {notice.due}"
         )
         share.deny(
@@ -110,7 +110,7 @@ def run(settings: Settings, spec: CatalogSpec, out: Printer) -> None:
     write_evaluation_summary(settings.state_dir, today.year, scores)
     best, mine = scores[0], next(s for s in scores if s.year.department_code == provider.code)
     out(
-        f"27. `govbus evaluate --year {today.year}`: {len(scores)} departments, first "
+        f"28. `govbus evaluate --year {today.year}`: {len(scores)} departments, first "
         f"{best.year.name} {best.score:.1f}; {provider.name} {mine.score:.1f} (rank {mine.rank})"
     )
     out(f"    chart '{SCORE_CHART}' in {xlsx}; the same as HTML in {page}")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+# ... and the web console's accounts (0004).
+from govbus.accounts import model as _accounts_model  # noqa: F401
 from govbus.catalog.model import Base
 
 # Imported for their tables: one Alembic history covers the catalog, the share requests and
-# the violation ledger.
+# the violation ledger (0005) ...
 from govbus.share import model as _share_model  # noqa: F401
 from govbus.supervise import model as _supervise_model  # noqa: F401
 

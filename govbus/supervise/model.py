@@ -1,7 +1,7 @@
 """The violation ledger's tables (article 26), on the catalog's declarative ``Base``.
 
 One Alembic history covers the catalog, the share requests and these tables (migration
-``0004_supervision``). ``supervision_violation`` holds one row per violation episode — unique
+``0005_supervision``). ``supervision_violation`` holds one row per violation episode — unique
 by (kind, subject, episode), so recording the same finding again changes nothing — with its
 rectification state; ``supervision_event`` holds every step (recorded, notify, respond, close,
 escalate) with actor and time. Each step also writes a row to the catalog's ``outbox`` table in

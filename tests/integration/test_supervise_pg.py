@@ -14,7 +14,7 @@ from tests.unit.test_supervise_ledger import (  # noqa: F401
     NOW,
     test_database_detectors_find_overdue_deadlines_and_requests_and_see_them_clear,
     test_filters_by_department_kind_state_and_due_date,
-    test_migration_0004_downgrades_and_upgrades_again,
+    test_migration_0005_downgrades_and_upgrades_again,
     test_the_evaluation_and_its_reports_come_from_the_records_and_are_reproducible,
     test_the_same_episode_is_one_violation_and_conditions_reopen_after_closing,
     test_the_workflow_records_every_step_with_actor_time_and_an_outbox_row,

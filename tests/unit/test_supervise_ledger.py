@@ -226,9 +226,9 @@ def test_the_evaluation_and_its_reports_come_from_the_records_and_are_reproducib
     assert "第二十条" in text and f"[{vid}]" in text and "数据按时提供率" in text
 
 
-def test_migration_0004_downgrades_and_upgrades_again(store: CatalogStore) -> None:
+def test_migration_0005_downgrades_and_upgrades_again(store: CatalogStore) -> None:
     ledger_of(store).record([finding("a")], now=NOW)
-    alembic(store, "downgrade", "0003")
+    alembic(store, "downgrade", "0004")
     with store.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
     assert not {"supervision_violation", "supervision_event"} & tables
