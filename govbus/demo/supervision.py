@@ -1,8 +1,8 @@
 """The supervision part of the demo (chapter 6): violations, a rectification notice, the report.
 
-Runs last, after the stream apps' part and the console's logins. A share request filed three weeks ago and never answered,
-and resources that stopped coming, become violations of article 26 (``govbus violations
-detect``); the operator issues a notice (通知整改), the provider answers and the operator
+Runs last, after the stream apps' part and the console's logins. A share request filed three
+weeks ago and never answered, and resources that stopped coming, become violations of article
+26 (``govbus violations detect``); the operator issues a notice (通知整改), the provider answers and the operator
 closes it; ``govbus evaluate`` writes the yearly report, whose chart the demo names.
 """
 
