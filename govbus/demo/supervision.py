@@ -2,8 +2,9 @@
 
 Runs last, after the stream apps' part and the console's logins. A share request filed three
 weeks ago and never answered, and resources that stopped coming, become violations of article
-26 (``govbus violations detect``); the operator issues a notice (通知整改), the provider answers and the operator
-closes it; ``govbus evaluate`` writes the yearly report, whose chart the demo names.
+26 (``govbus violations detect``); the operator issues a notice (通知整改), the provider
+answers and the operator closes it; ``govbus evaluate`` writes the yearly report, whose chart
+the demo names.
 """
 
 from __future__ import annotations
