@@ -190,6 +190,7 @@ class _Doc:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self._plain(key_node, (*path, "<key>"))
+                self.marks[(*path, "<key>", key)] = self.marks[(*path, "<key>")]
                 if key in out:
                     raise MappingError(self.where((*path, "<key>")), f"duplicate key {key!r}")
                 out[key] = self._plain(value_node, (*path, key))
@@ -216,7 +217,7 @@ class _Reader:
         for key in self.value:
             if key not in allowed:
                 raise MappingError(
-                    self.doc.where((*self.path, key)),
+                    self.doc.where((*self.path, "<key>", key)),
                     f"{self.label}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}",
                 )
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from connectors.database import open_database
 from connectors.mapping import MappingError, load_mapping
-from connectors.service import Health, serve
+from connectors.service import serve
 from connectors.sink import SinkAgent
 from connectors.source import SourceAgent, prepare_sources
 from govbus.cli import main
@@ -288,12 +288,3 @@ def test_health_and_metrics_endpoint(agent_world: AgentWorld) -> None:
     assert (
         f'govbus_agent_lag_seconds{{department="{agent_world.prov}",table="mz_people"}} 0.0' in text
     )
-
-
-def test_health_is_failing_after_a_failed_round() -> None:
-    health = Health("source", 60)
-    health.ok()
-    assert health.state()[0]
-    health.failed("PublishError: broker away")
-    ok, body = health.state()
-    assert not ok and body["error"] == "PublishError: broker away"
