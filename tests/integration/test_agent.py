@@ -234,6 +234,10 @@ def test_dropped_column_stops_the_agent_before_anything_is_published(
     for name, value in agent_world.env.items():
         if name.startswith("GOVBUS_"):
             monkeypatch.setenv(name, value)
+    # `agent check` says the same, without a broker.
+    assert main(["agent", "check", "--department", agent_world.prov, "--mapping", str(path)]) == 1
+    checked = capsys.readouterr().err
+    assert "has no column csrq (dropped or renamed?)" in checked
     code = main(["agent", "source", "--department", agent_world.prov, "--mapping", str(path),
                  "--once"])  # fmt: skip
     err = capsys.readouterr().err

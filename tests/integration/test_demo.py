@@ -65,3 +65,5 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "resolved it: confirmed" in lines["22"]
     assert "(no grant) reads the public view" in lines["23"]
     assert "********" in lines["23"]  # the citizen id is masked in the view
+    assert "front-end table mzj_hjxx shows the new row" in lines["24"]
+    assert "(3 rows, then 1 new row by watermark)" in lines["24"]
