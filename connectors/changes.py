@@ -31,7 +31,7 @@ import decimal
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -74,14 +74,21 @@ def rows_after(
     key_columns: Sequence[str],
     mark: Watermark | None,
     limit: int,
+    columns: Sequence[str] = (),
 ) -> list[Mapping[str, Any]]:
-    """Up to ``limit`` rows after ``mark`` (all from the start if None), in watermark order.
-    Rows without an update time are not changes the agent can place; they are never read."""
+    """Up to ``limit`` rows after ``mark`` (all from the start if None), in watermark order:
+    ``columns`` and the time and key columns (every column if ``columns`` is empty). Rows
+    without an update time are not changes the agent can place; they are never read."""
     order = [table.c[time_column], *(table.c[k] for k in key_columns)]
-    query = sa.select(table).where(table.c[time_column].is_not(None)).order_by(*order)
+    wanted = dict.fromkeys([*columns, time_column, *key_columns]) if columns else None
+    selected = [table.c[c] for c in wanted] if wanted else [table]
+    query = sa.select(*selected).where(table.c[time_column].is_not(None)).order_by(*order)
     if mark is not None:
         query = query.where(after(order, [mark.time, *mark.key]))
-    return cast(list[Mapping[str, Any]], list(conn.execute(query.limit(limit)).mappings()))
+    result = conn.execute(query.limit(limit))
+    names = list(result.keys())
+    # One fetch for the batch; plain dicts, as each row is read column by column.
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
 
 
 def newest(conn: Connection, table: sa.Table, time_column: str) -> Any:

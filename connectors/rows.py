@@ -59,12 +59,12 @@ class RowConverter:
         self.source = source
         self.resource = resource
         self.key_columns = tuple(key_columns)
-        self.plan: list[tuple[ColumnMap, InfoItem]] = []
+        self.plan: list[tuple[ColumnMap, InfoItem, bool]] = []
         for column in source.columns:
             item = resource.item(column.item)
             assert item is not None, "mapping.check_sources checks every item"
-            self.plan.append((column, item))
-        self.key_plan = [(c, i) for c, i in self.plan if i.code in resource.key.items]
+            self.plan.append((column, item, _plain(column, item)))
+        self.key_plan = [p for p in self.plan if p[1].code in resource.key.items]
 
     def origin(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Where the row is: its table and primary key (shown as text when not JSON-able)."""
@@ -82,19 +82,25 @@ class RowConverter:
         return self._convert(row, position, self.key_plan)
 
     def _convert(
-        self, row: Mapping[str, Any], position: int, plan: list[tuple[ColumnMap, InfoItem]]
+        self,
+        row: Mapping[str, Any],
+        position: int,
+        plan: list[tuple[ColumnMap, InfoItem, bool]],
     ) -> Converted:
         origin = self.origin(row)
         record: dict[str, Any] = {}
         errors: list[RecordError] = []
-        where = f"record {position} (table {self.source.table}, {_key_text(origin)})"
-        for column, item in plan:
+        for column, item, plain in plan:
             value = row.get(column.column)
             if value is None:
+                continue
+            if plain and value.__class__ is str:  # most columns: text as it is
+                record[item.code] = value
                 continue
             try:
                 value = _transformed(column, item, value)
             except _RowProblem as problem:
+                where = f"record {position} (table {self.source.table}, {_key_text(origin)})"
                 message = (
                     f"{where}, column {column.column} → item {item.code} ({item.name}): rule "
                     f"{problem.rule} — {problem}"
@@ -105,6 +111,12 @@ class RowConverter:
                 record[item.code] = value
         record["_origin"] = origin
         return Converted(record, origin, errors)
+
+
+def _plain(column: ColumnMap, item: InfoItem) -> bool:
+    """A text item from a column without transforms: its text values pass unchanged."""
+    transforms = (column.trim, column.case, column.code_table, column.date_format, column.encoding)
+    return item.data_type in ("C", "M") and not any(transforms)
 
 
 class _RowProblem(ValueError):

@@ -67,6 +67,12 @@ class PreparedSource:
     log_key_columns: tuple[str, ...] = ()  # the delete log's columns that hold the key items
 
     @property
+    def read_columns(self) -> tuple[str, ...]:
+        """The columns a batch reads: the mapped ones and the soft-delete flag."""
+        flag = (self.source.soft_delete.column,) if self.source.soft_delete else ()
+        return (*(c.column for c in self.source.columns), *flag)
+
+    @property
     def deletes_stream(self) -> str:
         return f"{self.source.table}#deletes"
 
@@ -273,7 +279,9 @@ class SourceAgent:
             self._marks.setdefault(table_name, None)
         log_mark = self._mark(p.deletes_stream) if p.delete_log is not None else None
         with self.engine.connect() as conn:
-            rows = rows_after(conn, p.table, p.source.updated_at, p.key_columns, mark, limit)
+            rows = rows_after(
+                conn, p.table, p.source.updated_at, p.key_columns, mark, limit, p.read_columns
+            )
             logged: list[Mapping[str, Any]] = []
             if p.delete_log is not None and not resync:
                 assert p.source.delete_log is not None
