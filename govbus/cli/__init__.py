@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from govbus import demo
 from govbus.broker.classpath import write_lock
 from govbus.broker.cluster import LocalCluster
+from govbus.cli.agent import register as register_agent
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
 from govbus.cli.publish import register as register_publish
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_stream_apps(sub)
     register_supervise(sub)
     register_web(sub)
+    register_agent(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

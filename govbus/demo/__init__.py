@@ -21,6 +21,7 @@ from govbus.catalog.outbox import OutboxRelay
 from govbus.catalog.search import SearchIndex
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.demo import agents as demo_agents
 from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import sharing as demo_sharing
@@ -162,6 +163,13 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_streams.run(settings, spec, version, out)
 
 
+def agents_story(settings: Settings, out: Printer) -> None:
+    """A department's front-end table to another's, through the front-end agents."""
+    with CatalogStore.opened(settings) as store:
+        spec, version = store.current(), store.latest_number()
+    demo_agents.run(settings, spec, version, out)
+
+
 def run(settings: Settings, out: Printer = print) -> None:
     catalog_story(settings, out)
     admin = kafka_clients.admin_client(settings)
@@ -223,5 +231,6 @@ def run(settings: Settings, out: Printer = print) -> None:
     with CatalogStore.opened(settings) as store:
         spec = store.current()
     demo_supervision.run(settings, spec, out)
+    agents_story(settings, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

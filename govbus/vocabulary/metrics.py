@@ -21,6 +21,8 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from govbus.vocabulary.errors import UserError
 
 __all__ = [
+    "AGENT_LAG",
+    "AGENT_ROWS",
     "BYTES_PUBLISHED",
     "CONSUMER_LAG",
     "DEAD_LETTERS",
@@ -81,6 +83,25 @@ CONSUMER_LAG = Gauge(
     "watermark minus the group's position (committed offset, or the offset after the last "
     "record handled); set by the consumer SDK and by every stream app's worker",
     ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+
+# The front-end agents (connectors/, article 16 前置机共享): ``table`` is a table of the
+# department's front-end database (a handful per agent), ``stage`` one of read (rows the
+# source read), published (acknowledged on the resource topic, deletes included),
+# dead-lettered (acknowledged on the dead-letter topic), written (rows the sink upserted or
+# deleted, counted after the database commit).
+AGENT_ROWS = Counter(
+    "govbus_agent_rows",
+    "Rows of a front-end table a front-end agent read, published, dead-lettered or wrote",
+    ["department", "table", "stage"],
+    registry=REGISTRY,
+)
+AGENT_LAG = Gauge(
+    "govbus_agent_lag_seconds",
+    "How far a source agent's watermark is behind the newest row of its front-end table: the "
+    "newest update time minus the watermark's (0 when every row is published)",
+    ["department", "table"],
     registry=REGISTRY,
 )
 

@@ -85,3 +85,5 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "    a stale resource: [" in story
     assert "通知整改" in lines["27"] and "recorded → notify → respond → close" in story
     assert "evaluate --year" in lines["28"] and "    chart '各部门综合得分' in " in story
+    assert "front-end table mzj_hjxx shows the new row" in lines["29"]
+    assert "(3 rows, then 1 new row by watermark)" in lines["29"]
