@@ -17,6 +17,7 @@ from govbus.broker.classpath import write_lock
 from govbus.broker.cluster import LocalCluster
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
+from govbus.cli.lookup import register as register_lookup
 from govbus.cli.publish import register as register_publish
 from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_share(sub)
     register_disputes(sub)
     register_stream_apps(sub)
+    register_lookup(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

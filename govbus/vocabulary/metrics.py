@@ -21,6 +21,9 @@ __all__ = [
     "CONSUMER_LAG",
     "DEAD_LETTERS",
     "DELIVERY_LATENCY",
+    "LOOKUP_LATENCY",
+    "LOOKUP_RECORDS",
+    "LOOKUP_REQUESTS",
     "RECORDS_CONSUMED",
     "RECORDS_PUBLISHED",
     "REGISTRY",
@@ -76,6 +79,28 @@ CONSUMER_LAG = Gauge(
     "watermark minus the group's position (committed offset, or the offset after the last "
     "record handled); set by the consumer SDK and by every stream app's worker",
     ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+
+
+# The lookup service (govbus.lookup): ``outcome`` is "ok" or a refusal code (govbus.lookup.errors).
+LOOKUP_REQUESTS = Counter(
+    "govbus_lookup_requests",
+    "Lookup requests answered or refused, per department and outcome",
+    ["department", "outcome"],
+    registry=REGISTRY,
+)
+LOOKUP_RECORDS = Counter(
+    "govbus_lookup_records",
+    "Records returned by lookups, per resource and department",
+    ["resource", "department"],
+    registry=REGISTRY,
+)
+LOOKUP_LATENCY = Histogram(
+    "govbus_lookup_seconds",
+    "Time from a lookup request to its answer (audit event acknowledged), per kind",
+    ["kind"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
 
