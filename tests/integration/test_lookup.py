@@ -35,6 +35,7 @@ from govbus.lookup import request as req
 from govbus.lookup.apikeys import issue_keys, read_key
 from govbus.lookup.download import DownloadError, download, manifest_path
 from govbus.lookup.partitioning import partition_of
+from govbus.lookup.ratelimit import RateLimiter
 from govbus.lookup.runner import instance
 from govbus.lookup.service import Limits, LookupService
 from govbus.reconcile.desired import add_lookup_service
@@ -322,17 +323,21 @@ def test_bad_batches_and_routes(world: World) -> None:
 
 
 def test_a_department_above_its_rate_is_refused_with_retry_after(world: World) -> None:
-    url = f"{world.instances[0].url}/v1/resources/{world.resource}/records/{world.keys[1]}"
-    statuses = []
-    with httpx.Client(timeout=30) as client:
-        for _ in range(45):
-            resp = client.get(url, headers=world.headers("hammer"))
-            statuses.append(resp.status_code)
-            if resp.status_code == 429:
-                assert resp.json()["error"]["code"] == "rate-limited"
-                assert int(resp.headers["Retry-After"]) >= 1
-                break
-    assert statuses[-1] == 429 and statuses.count(200) >= 20
+    """The limit of instance i0 set to a burst of 3 and (practically) no refill: the 4th
+    request of a department is refused, another department is not affected."""
+    service = world.instances[0].service
+    kept = service.limiter
+    service.limiter = RateLimiter(rate=0.01, burst=3)
+    try:
+        url = f"{world.instances[0].url}/v1/resources/{world.resource}/records/{world.keys[2]}"
+        statuses = [httpx.get(url, headers=world.headers("hammer")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        refused = httpx.get(url, headers=world.headers("hammer"))
+        assert refused.json()["error"]["code"] == "rate-limited"
+        assert int(refused.headers["Retry-After"]) >= 60
+        assert httpx.get(url, headers=world.headers("prov")).status_code == 200
+    finally:
+        service.limiter = kept
 
 
 def test_every_query_is_in_the_audit_chain_with_the_key_hashed(
@@ -416,3 +421,51 @@ def test_download_refuses_a_resource_the_department_may_not_see(
     with pytest.raises(DownloadError, match="不予共享"):
         download(session, world.closed, "work-reference", [], tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_load_on_localhost_bounded_in_count_and_time(world: World) -> None:
+    """400 lookups, 16 in flight, over both instances on 127.0.0.1, within 180 s: every one
+    answered (200) or refused by the rate limit (429), never an error; each answer audited."""
+    civil = world.ex.id("civil")
+    headers = world.headers("civil", **{req.CASE_HEADER: "LOAD-TEST"})
+    total, in_flight = 400, 16
+    statuses: list[int] = []
+
+    async def run() -> None:
+        sem = asyncio.Semaphore(in_flight)
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def one(i: int) -> None:
+                r = world.instances[i % 2]
+                key = world.keys[2 + i % (N - 2)]  # keys[1] was deleted by a download test
+                async with sem:
+                    resp = await client.get(
+                        f"{r.url}/v1/resources/{world.resource}/records/{key}", headers=headers
+                    )
+                statuses.append(resp.status_code)
+
+            await asyncio.gather(*(one(i) for i in range(total)))
+
+    asyncio.run(asyncio.wait_for(run(), timeout=180))
+    assert len(statuses) == total and set(statuses) <= {200, 429}, set(statuses)
+    answered = statuses.count(200)
+    assert answered >= 30  # at least the burst of one instance's limiter
+    events = read_audit(world.settings, civil, world.ex.naming)
+    assert verify_chain(events) == []
+    load = [e for _, e in events if e.query and e.query.get("case_number") == "LOAD-TEST"]
+    assert len(load) == answered
+    assert {e.chain for e in load} == {"lookup:i0", "lookup:i1"}
+
+
+def test_health_metrics_and_openapi(world: World) -> None:
+    base = world.instances[0].url
+    health = httpx.get(f"{base}/health").json()
+    assert health["status"] == "ready" and health["instance"] == "i0" and health["records"] > 0
+    metrics_text = httpx.get(f"{base}/metrics").text
+    assert 'govbus_lookup_requests_total{department="' in metrics_text
+    assert "govbus_lookup_seconds_bucket" in metrics_text
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert "/v1/resources/{code}/lookup" in spec["paths"]
+    codes = spec["paths"]["/v1/resources/{code}/lookup"]["post"]["responses"]["400"]
+    assert "malformed-key" in codes["description"]
