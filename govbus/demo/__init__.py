@@ -22,6 +22,7 @@ from govbus.catalog.search import SearchIndex
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.demo import exchange as demo_exchange
+from govbus.demo import lookup as demo_lookup
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
 from govbus.reconcile.plan import apply
@@ -158,6 +159,7 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_exchange.run(settings, spec, version, out)
     demo_sharing.run(settings, spec, version, out)
     demo_streams.run(settings, spec, version, out)
+    demo_lookup.run(settings, spec, version, out)
 
 
 def run(settings: Settings, out: Printer = print) -> None:

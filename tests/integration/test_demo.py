@@ -65,3 +65,6 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "resolved it: confirmed" in lines["22"]
     assert "(no grant) reads the public view" in lines["23"]
     assert "********" in lines["23"]  # the citizen id is masked in the view
+    assert "view granted" in lines["25"] and "withheld" in lines["25"]
+    assert "without a case number: 400 missing-header" in story
+    assert "chain OK" in lines["26"] and "case CZJY-2026-0001" in lines["26"]
