@@ -67,6 +67,7 @@ class Loader:
         self.topic_of = {r.code: naming.resource_topic(r.code) for r in spec.resources}
         self.partition_counts: dict[str, int] = {}
         self.assigned: set[tuple[str, int]] = set()
+        self.joined = False  # the group gave this instance its (possibly empty) assignment
         self._owners: dict[tuple[str, int], str] = {}
         self._owners_at = 0.0
         self._owners_lock = threading.Lock()
@@ -92,10 +93,13 @@ class Loader:
 
     # -- the state ------------------------------------------------------------------------------
     def ready(self) -> bool:
-        """Assigned something (or nothing exists to assign) and every assigned partition loaded."""
+        """Joined the group (or nothing exists to assign) and every assigned partition loaded.
+
+        An instance the group gives nothing (more instances than partitions) is ready: it
+        forwards every lookup."""
         if not self.partition_counts:
             return True
-        if not self.assigned:
+        if not self.joined:
             return False
         return all(self._state(t, p).loaded for t, p in self.assigned)
 
@@ -149,6 +153,7 @@ class Loader:
             tp.offset = OFFSET_BEGINNING
         consumer.assign(partitions)
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.joined = True
         with self._owners_lock:
             self._owners_at = 0.0  # the group changed: ask again
 

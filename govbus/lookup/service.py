@@ -299,23 +299,26 @@ class LookupService:
                 f"topic {topic} of resource {resource.code} did not exist when the service "
                 "started; restart the service after `govbus apply` created it",
             )
-        local: list[tuple[int, str]] = []
+        located = [(partition_of(key, count), key) for key in keys]
+        local = [(p, key) for p, key in located if self.partitions.owns(topic, p)]
+        owners: dict[int, str] = {}
+        loop = asyncio.get_running_loop()
+        for p in sorted({p for p, _ in located if not self.partitions.owns(topic, p)}):
+            # Asking the broker blocks (DescribeConsumerGroups; cached 5 s): off the event loop.
+            owner = await loop.run_in_executor(None, self.partitions.owner_of, topic, p)
+            if owner is None:
+                owner = await loop.run_in_executor(None, self.partitions.owner_of, topic, p, True)
+            if owner is None:
+                raise LookupRefused(
+                    "not-ready",
+                    f"no instance holds partition {p} of {topic} right now (rebalancing); "
+                    "retry in a few seconds",
+                )
+            owners[p] = owner
         remote: dict[str, list[str]] = {}
-        for key in keys:
-            p = partition_of(key, count)
-            if self.partitions.owns(topic, p):
-                local.append((p, key))
-            else:
-                owner = self.partitions.owner_of(topic, p)
-                if owner is None:
-                    owner = self.partitions.owner_of(topic, p, refresh=True)
-                if owner is None:
-                    raise LookupRefused(
-                        "not-ready",
-                        f"no instance holds partition {p} of {topic} right now (rebalancing); "
-                        "retry in a few seconds",
-                    )
-                remote.setdefault(owner, []).append(key)
+        for p, key in located:
+            if p in owners:
+                remote.setdefault(owners[p], []).append(key)
         found = self._local(resource, topic, local)
         if remote:
             answers = await asyncio.gather(

@@ -1,8 +1,9 @@
 """The current state the lookup service answers from: per topic partition, key -> record.
 
-A value is kept as the message's bytes (Avro single-object encoding) and decoded when asked:
-a million keys of a typical 10-item resource take about the memory stated in docs/lookup.md
-(``benchmarks.lookup_bench`` measures it), a third of what decoded dicts would take. A
+A value is kept as the message's bytes (Avro single-object encoding) and decoded when asked
+(about 20 µs), not as decoded Python objects (several small objects per item, and work for the
+garbage collector): ``benchmarks.lookup_bench`` measures the memory per million keys (about
+500 MiB for a 10-item population resource, docs/lookup.md). A
 tombstone removes the key; a DELETE envelope is kept and answered as "not found" (decoding is
 deferred to the read). The under-verification flags (article 19) come from
 ``gov.<code>.status`` (keyed by record key, JSON ``{"under_verification": bool}``).
