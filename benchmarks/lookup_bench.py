@@ -14,7 +14,8 @@ Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a lo
    no audit;
 3. starts one service instance (``benchmarks.lookup_server``: the code of `govbus lookup
    serve`) as a subprocess, waits until it has loaded every partition (its RSS then), and
-   drives it from this process with an aiohttp client on 127.0.0.1: the maximum single-lookup
+   drives it from this process with an aiohttp client on 127.0.0.1: the HTTP floor (``GET
+   /health``: the server's and the client's HTTP cost alone), the maximum single-lookup
    rate (closed loop, ``--concurrency`` requests in flight, ``--requests`` in all), then an
    open loop at half that rate for ``--seconds``: p50/p99 latency at 50% load; then 100-key
    batches. Every lookup is audited (one event per query, acknowledged before the answer);
@@ -244,6 +245,18 @@ async def http_phase(
 
         for _ in range(200):  # warm-up: connections, chain heads
             await _one(s, url(), headers)
+        # 0. the HTTP floor: GET /health (aiohttp and the client, no lookup, no audit)
+        remaining = args.requests // 4
+
+        async def pinger() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await _one(s, f"{base}/health", {})
+
+        started = time.perf_counter()
+        await asyncio.gather(*(pinger() for _ in range(args.concurrency)))
+        out["floor_rate"] = (args.requests // 4) / (time.perf_counter() - started)
         # 1. maximum: closed loop, `concurrency` in flight, `requests` in all
         remaining = args.requests
         lat: list[float] = []
@@ -396,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"HTTP batch lookups (100 keys, 4 in flight): {h['batch_keys_rate']:,.0f} keys/s",
+            flush=True,
+        )
+        print(
+            f"HTTP floor, GET /health (same client, no lookup, no audit): "
+            f"{h['floor_rate']:,.0f}/s; ratio lookups / floor "
+            f"{h['max_rate'] / h['floor_rate']:.2f}",
             flush=True,
         )
         print(

@@ -193,18 +193,45 @@ def columns(view: View) -> list[str]:
 
 
 def _values(view: View, row: Row, shaped: bool) -> list[Any]:
-    data = view.shape(row.payload) if shaped else row.payload
+    # Items in clear need no copy: only the view's items are taken below.
+    data = view.shape(row.payload) if shaped and view.masked else row.payload
     return [row.key, *(data.get(c) for c in view.items), row.provider, row.catalog_version,
             row.event_time]  # fmt: skip
 
 
-def write_csv(path: Path, header: list[str], rows: Iterator[list[Any]], encoding: str) -> int:
+def text_columns(view: View, resource: Resource) -> list[int]:
+    """Columns whose values the csv module would not write as wanted: timestamps (ISO 8601 with
+    a ``T``, as the lookup answers) and binary items (hex), besides ``event_time``. ``None`` is
+    written empty, dates ISO, money exactly (``str``) by the csv module itself."""
+    out = [len(view.items) + 3]  # event_time
+    for n, code in enumerate(view.items, start=1):
+        item = resource.item(code)
+        if item is not None and code not in view.masked and item.data_type in ("T", "G"):
+            out.append(n)
+    return out
+
+
+def write_csv(
+    path: Path,
+    header: list[str],
+    rows: Iterator[list[Any]],
+    encoding: str,
+    convert: Sequence[int] | None = None,
+) -> int:
+    """Write the rows; ``convert``: the columns to pass through ``_cell`` (all if None)."""
     n = 0
     with path.open("w", encoding=encoding, newline="") as fh:
         out = csv.writer(fh)
         out.writerow(header)
+        if convert is None:
+            for values in rows:
+                out.writerow([_cell(v) for v in values])
+                n += 1
+            return n
         for values in rows:
-            out.writerow([_cell(v) for v in values])
+            for i in convert:
+                values[i] = _cell(values[i])
+            out.writerow(values)
             n += 1
     return n
 
@@ -352,7 +379,7 @@ def download(
     values = (_values(view, row, not public) for row in rows_of(latest, schemas, reader))
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        count = write_csv(output, header, values, encoding)
+        count = write_csv(output, header, values, encoding, text_columns(view, reader))
     elif fmt == "xlsx":
         count = write_xlsx(output, header, values)
     else:
