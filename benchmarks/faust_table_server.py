@@ -58,14 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         web_host="127.0.0.1",
     )
     source = app.topic(args.topic, key_serializer="raw", value_serializer="raw")
-    table = app.Table(
-        "records",
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=args.partitions,
+    # Raw bytes in and out of the changelog, as the lookup service keeps them.
+    raw = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+    table = app.Table("records", partitions=args.partitions, schema=raw)
 
     @app.agent(source)
     async def fill(stream: faust.StreamT[bytes]) -> None:

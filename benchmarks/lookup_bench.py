@@ -132,7 +132,10 @@ def produce(
         settings,
         user,
         password,
-        **{"linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"},
+        **{
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+        },
     )
     at = dt.datetime(2026, 1, 2, 9, 0, tzinfo=CHINA_TZ)
     started = time.perf_counter()
