@@ -29,7 +29,10 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 def _apply(args: argparse.Namespace, settings: Settings) -> int:
     plan, admin = plan_for(settings)
     result = apply(
-        plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
+        plan,
+        admin,
+        PasswordStore(settings.state_dir, settings.naming),
+        allow_topic_deletion=args.delete_topics,
     )
     record_plan(settings.state_dir, plan.drift(), applied=True)  # for `govbus exporter`
     for line in result.render():
