@@ -21,6 +21,7 @@ from govbus.catalog.outbox import OutboxRelay
 from govbus.catalog.search import SearchIndex
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import lookup as demo_lookup
 from govbus.demo import sharing as demo_sharing
@@ -159,6 +160,12 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_exchange.run(settings, spec, version, out)
     demo_sharing.run(settings, spec, version, out)
     demo_streams.run(settings, spec, version, out)
+
+
+def lookup_story(settings: Settings, out: Printer) -> None:
+    """联机查询: a granted department looks up one citizen; the query is in the audit chain."""
+    with CatalogStore.opened(settings) as store:
+        spec, version = store.current(), store.latest_number()
     demo_lookup.run(settings, spec, version, out)
 
 
@@ -219,5 +226,7 @@ def run(settings: Settings, out: Printer = print) -> None:
     out("done: one source writes, only granted departments read, the broker enforces both.")
     reconcile_story(settings, out)
     exchange_story(settings, out)
+    demo_console.run(settings, out)
+    lookup_story(settings, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from govbus.accounts.store import Accounts
+from govbus.catalog.store import CatalogStore
+
 pytestmark = pytest.mark.kafka
 
 # Beside the session broker (19492 + 400 by default), so parallel test sessions do not collide.
@@ -65,6 +68,18 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "resolved it: confirmed" in lines["22"]
     assert "(no grant) reads the public view" in lines["23"]
     assert "********" in lines["23"]  # the citizen id is masked in the view
-    assert "view granted" in lines["25"] and "withheld" in lines["25"]
+    # The console's address and one login per role, each of which logs in.
+    assert "http://127.0.0.1:8080/" in lines["24"]
+    logins = re.findall(r"^ +(\w+) +(\S+) +password (\S+)", story, re.M)
+    assert {role for role, _, _ in logins} == {"viewer", "steward", "approver", "operator"}
+    store = CatalogStore(f"sqlite:///{state / 'catalog.db'}")
+    try:
+        accounts = Accounts(store, coordinator="cz-dsjj")
+        for role, username, password in logins:
+            account = accounts.authenticate(username, password)
+            assert account is not None and account.role == role, username
+    finally:
+        store.dispose()
+    assert "view granted" in lines["26"] and "withheld" in lines["26"]
     assert "without a case number: 400 missing-header" in story
-    assert "chain OK" in lines["26"] and "case CZJY-2026-0001" in lines["26"]
+    assert "chain OK" in lines["27"] and "case CZJY-2026-0001" in lines["27"]
