@@ -1,8 +1,8 @@
 """The online-lookup part of the demo (article 16 联机查询, article 18 usage audit).
 
-Runs last (after the stream apps and the console's accounts): 市教育局, which saw only the
-public view of a conditional resource in step 23, applies for two of its items, is granted
-them, and looks up one citizen on the lookup service with its API key, a purpose, a case
+Runs last (after the stream apps, the console's accounts and supervision): 市教育局, which
+saw only the public view of a conditional resource in step 23, applies for two of its items,
+is granted them, and looks up one citizen on the lookup service with its API key, a purpose, a case
 number and an end user. The answer holds the granted items in clear and the public ones
 masked, nothing else; the query is in the usage audit chain (what `govbus audit verify
 --queries` prints).
@@ -100,7 +100,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
     issue_keys(settings.state_dir, [d.id for d in spec.departments])
     api_key = read_key(settings.state_dir, viewer.id)
     out(
-        f"25. {viewer.name} was granted items {', '.join(granted)} of {resource.name} "
+        f"29. {viewer.name} was granted items {', '.join(granted)} of {resource.name} "
         f"(request {request.id}); its lookup API key issued as `govbus apply` issues it"
     )
     port = _free_port()
@@ -128,7 +128,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
         clear = [c for c in body["items"] if c in granted]
         masked = [c for c in body["items"] if c not in granted]
         out(
-            f"26. {viewer.name} looked up one citizen on the lookup service (purpose {purpose}, "
+            f"30. {viewer.name} looked up one citizen on the lookup service (purpose {purpose}, "
             f"case CZJY-2026-0001, end user 王老师): view {body['view']}, in clear "
             f"{', '.join(clear)}, masked {', '.join(masked) or 'none'}; "
             f"{len(resource.items) - len(body['items'])} other item(s) withheld; provider "
@@ -145,7 +145,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
     queries = [e for _, e in events if e.query is not None]
     last = queries[-1].query or {}
     out(
-        f"27. `govbus audit verify --queries`: {len(events)} event(s) of {viewer.id}, "
+        f"31. `govbus audit verify --queries`: {len(events)} event(s) of {viewer.id}, "
         f"{'chain OK' if not problems else problems[0]}; the lookup: case "
         f"{last.get('case_number')}, end user {last.get('end_user')}, key as HMAC "
         f"{str(last.get('keys_hmac_sha256', ['?'])[0])[:16]}…, items {', '.join(last['items'])}"

@@ -80,6 +80,11 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
             assert account is not None and account.role == role, username
     finally:
         store.dispose()
-    assert "view granted" in lines["26"] and "withheld" in lines["26"]
+    assert "never answered" in lines["25"]
+    assert "26(3): 1" in lines["26"] and "26(2)" in lines["26"]  # the request, stale resources
+    assert "    a stale resource: [" in story
+    assert "通知整改" in lines["27"] and "recorded → notify → respond → close" in story
+    assert "evaluate --year" in lines["28"] and "    chart '各部门综合得分' in " in story
+    assert "view granted" in lines["30"] and "withheld" in lines["30"]
     assert "without a case number: 400 missing-header" in story
-    assert "chain OK" in lines["27"] and "case CZJY-2026-0001" in lines["27"]
+    assert "chain OK" in lines["31"] and "case CZJY-2026-0001" in lines["31"]
