@@ -18,6 +18,7 @@ from govbus.broker.cluster import LocalCluster
 from govbus.cli.agent import register as register_agent
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
+from govbus.cli.lookup import register as register_lookup
 from govbus.cli.publish import register as register_publish
 from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_share(sub)
     register_disputes(sub)
     register_stream_apps(sub)
+    register_lookup(sub)
     register_supervise(sub)
     register_web(sub)
     register_agent(sub)

@@ -1,9 +1,13 @@
-"""`govbus plan` and `govbus apply`: make the broker match what the catalog (and grants) say."""
+"""`govbus plan` and `govbus apply`: make the broker match what the catalog (and grants) say.
+
+`govbus apply` also issues each registered department its lookup API key (govbus.lookup)."""
 
 from __future__ import annotations
 
 import argparse
 
+from govbus.catalog.store import CatalogStore
+from govbus.lookup.apikeys import issue_keys
 from govbus.reconcile.plan import apply
 from govbus.reconcile.planner import plan_for
 from govbus.reconcile.status import record_plan
@@ -25,13 +29,22 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
 def _apply(args: argparse.Namespace, settings: Settings) -> int:
     plan, admin = plan_for(settings)
     result = apply(
-        plan, admin, PasswordStore(settings.state_dir), allow_topic_deletion=args.delete_topics
+        plan,
+        admin,
+        PasswordStore(settings.state_dir, settings.naming),
+        allow_topic_deletion=args.delete_topics,
     )
     record_plan(settings.state_dir, plan.drift(), applied=True)  # for `govbus exporter`
     for line in result.render():
         print(line)
     if result.skipped:
         print("topics holding data were not deleted; re-run with --delete-topics to delete them")
+    # The lookup service's API keys (govbus.lookup.apikeys): one per registered department.
+    with CatalogStore.opened(settings) as store:
+        departments = [d.id for d in store.current().departments]
+    for issued in issue_keys(settings.state_dir, departments):
+        if issued.new:
+            print(f"lookup API key of {issued.department} issued: {issued.path}")
     return 0
 
 

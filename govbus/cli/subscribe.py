@@ -12,7 +12,7 @@ from typing import Any
 
 from govbus.cli.options import add_password_file_option, add_port_option, serve_option
 from govbus.cli.session import department_session
-from govbus.subscribe.audit import read_audit, verify_chain
+from govbus.subscribe.audit import AuditEvent, read_audit, verify_chain
 from govbus.subscribe.consumer import PURPOSES, VIEWS, Record, Subscriber
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.spec import CatalogSpec
@@ -67,6 +67,25 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _query_line(offset: int, event: AuditEvent) -> str:
+    """One lookup or download as the audit chain holds it (keys only as their HMAC)."""
+    q = event.query or {}
+    keys = q.get("keys_hmac_sha256") or []
+    what = (
+        f"{len(keys)} key(s) asked, {q.get('found', event.record_count)} found"
+        if q.get("kind") == "lookup"
+        else f"{event.record_count} row(s), file sha256 {str(q.get('file_sha256', ''))[:12]}…"
+    )
+    case = f" case {q['case_number']}" if "case_number" in q else ""
+    user = f" end user {q['end_user']}" if "end_user" in q else ""
+    return (
+        f"  {q.get('kind', 'query')} @{offset} {event.window_end.isoformat()} "
+        f"{event.department} {event.resource} purpose {event.purpose}{case}{user}: {what}; "
+        f"items {', '.join(q.get('items', []))} ({q.get('view', '?')} view)"
+        + (f" [{event.chain}]" if event.chain else "")
+    )
+
+
 def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     events = read_audit(settings, args.department, settings.naming)
     problems = verify_chain(events)
@@ -75,10 +94,18 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         return 1
     per_dept: dict[str, list[int]] = {}
+    queries: dict[str, int] = {}
     for _, event in events:
         per_dept.setdefault(event.department, []).append(event.record_count)
+        if event.query is not None:
+            queries[event.department] = queries.get(event.department, 0) + 1
     for dept, counts in sorted(per_dept.items()):
-        print(f"OK {dept}: {len(counts)} audit event(s), {sum(counts)} record(s) used")
+        asked = f", {queries[dept]} lookup/download query(ies)" if dept in queries else ""
+        print(f"OK {dept}: {len(counts)} audit event(s), {sum(counts)} record(s) used{asked}")
+    if args.queries:
+        for offset, event in events:
+            if event.query is not None:
+                print(_query_line(offset, event))
     if not per_dept:
         print("OK: no audit events" + (f" of {args.department}" if args.department else ""))
     return 0
@@ -111,4 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = asub.add_parser("verify", help="check the audit hash chains on govbus.audit")
     p.add_argument("--department", help="only this department's chain")
+    p.add_argument(
+        "--queries", action="store_true", help="also list every lookup and download query"
+    )
     p.set_defaults(handler=_audit_verify)

@@ -24,6 +24,7 @@ from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.demo import agents as demo_agents
 from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
+from govbus.demo import lookup as demo_lookup
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
 from govbus.demo import supervision as demo_supervision
@@ -163,6 +164,13 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_streams.run(settings, spec, version, out)
 
 
+def lookup_story(settings: Settings, out: Printer) -> None:
+    """联机查询: a granted department looks up one citizen; the query is in the audit chain."""
+    with CatalogStore.opened(settings) as store:
+        spec, version = store.current(), store.latest_number()
+    demo_lookup.run(settings, spec, version, out)
+
+
 def agents_story(settings: Settings, out: Printer) -> None:
     """A department's front-end table to another's, through the front-end agents."""
     with CatalogStore.opened(settings) as store:
@@ -231,6 +239,7 @@ def run(settings: Settings, out: Printer = print) -> None:
     with CatalogStore.opened(settings) as store:
         spec = store.current()
     demo_supervision.run(settings, spec, out)
+    lookup_story(settings, out)
     agents_story(settings, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

@@ -128,7 +128,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
     if copied is None:
         raise RuntimeError(f"the new row of {SOURCE_TABLE} did not reach {SINK_TABLE}")
     out(
-        f"29. front-end agents (前置机, article 16): {provider.name}'s front-end table "
+        f"32. front-end agents (前置机, article 16): {provider.name}'s front-end table "
         f"{SOURCE_TABLE} → {resource.name} ({first.published} rows, then {second.published} new "
         f"row by watermark) → {consumer.name}'s front-end table {SINK_TABLE} shows the new row: "
         f"{name}={copied[0]!r}, provider {copied[1]} (`govbus agent source|sink`)"

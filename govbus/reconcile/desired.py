@@ -40,6 +40,7 @@ from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.naming import (
     CATALOG_RELAY,
     EVERYONE,
+    LOOKUP,
     NAMING,
     PLATFORM_USER_PREFIX,
     Naming,
@@ -164,7 +165,33 @@ def desired_state(
             producer_acls(EVERYONE, audit_topic) + consumer_acls(EVERYONE, audit_topic),
             "every department records and reads back its usage audit chain",
         )
+        add_lookup_service(state, naming)
     return state
+
+
+def add_lookup_service(state: DesiredState, naming: Naming = NAMING) -> None:
+    """The lookup service's user (govbus.lookup, article 16 联机查询): it reads every resource
+    topic and status topic as a trusted platform component and filters each answer to the
+    asking department's rights itself; it writes the usage audit (``User:*`` may).
+
+    Two PREFIXED bindings on ``gov.`` (READ, DESCRIBE) rather than two per topic: their number
+    does not grow with the catalog."""
+    user = naming.app_user(LOOKUP)
+    state.users[user] = (
+        "platform app: the lookup service (联机查询), answers departments by key from the "
+        "resource topics, every query audited"
+    )
+    state.add_acls(
+        [Acl(ResourceType.GROUP, user, ResourcePatternType.LITERAL, principal(user),
+             AclOperation.READ)],
+        f"the lookup service's instances share the partitions in group {user}",
+    )  # fmt: skip
+    prefix = naming.resource_topic_prefix
+    state.add_acls(
+        [Acl(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, principal(user), op)
+         for op in (AclOperation.READ, AclOperation.DESCRIBE)],
+        f"the lookup service keeps the current state of every resource from {prefix}*",
+    )  # fmt: skip
 
 
 def _stream_app(state: DesiredState, app: StreamApp, partitions: int, replication: int) -> None:

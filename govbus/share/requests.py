@@ -761,6 +761,13 @@ class ShareRequests:
 
         ``department``: only that department's (its code).
         """
+        return [g.as_acl_grant() for g in self.valid_grants(now, department)]
+
+    def valid_grants(
+        self, now: dt.datetime | None = None, department: str | None = None
+    ) -> list[ShareGrant]:
+        """``grants`` in full: with the granted items and the purpose (the lookup filters by
+        them)."""
         at = utc(now)
         query = sa.select(ShareGrantRow).where(
             ShareGrantRow.revoked_at.is_(None), ShareGrantRow.expires_at > at
@@ -769,7 +776,7 @@ class ShareRequests:
             query = query.where(ShareGrantRow.department == department)
         with self.store.connect() as conn:
             rows = conn.execute(query.order_by(ShareGrantRow.id)).all()
-        return [_grant(r).as_acl_grant() for r in rows]
+        return [_grant(r) for r in rows]
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -10,6 +10,13 @@ Tamper evidence: ``hash`` is the SHA-256 of the event's canonical JSON without `
 department's previous event (``GENESIS``, 64 zeros, for its first). Changing, removing or
 reordering an event breaks the link to the next one, which ``verify_chain`` reports.
 
+Several chains per department: a component that writes on a department's behalf (the lookup
+service, govbus.lookup: one event per query) keeps a chain of its own, named by ``chain``
+(e.g. ``lookup:<instance>``), beside the department's own (``chain`` None); each link is
+checked within its chain. ``query`` holds what a single query adds as evidence (case number,
+end user, the keys asked HMAC-hashed, the items returned). Both are hashed only when set, so
+events written before they existed keep their hashes.
+
 Chain head: a subscriber reads its department's last event back from the topic when it starts
 (``last_event``), so the chain continues across restarts and machines without local state.
 That needs READ (+DESCRIBE) on ``govbus.audit`` besides WRITE; events hold no personal data,
@@ -64,6 +71,12 @@ class AuditEvent:
     window_end: dt.datetime
     prev_hash: str = GENESIS
     hash: str = field(default="", compare=True)
+    chain: str | None = None  # None: the department's own chain
+    query: Mapping[str, Any] | None = None  # a lookup's or download's evidence
+
+    @property
+    def chain_id(self) -> tuple[str, str | None]:
+        return (self.department, self.chain)
 
     def body(self) -> dict[str, Any]:
         """The hashed content: everything but ``hash``, in JSON types."""
@@ -74,7 +87,7 @@ class AuditEvent:
                 "resource": self.grant.resource,
                 "expires_at": expiry.isoformat() if expiry else None,
             }
-        return {
+        out: dict[str, Any] = {
             "department": self.department,
             "resource": self.resource,
             "purpose": self.purpose,
@@ -86,6 +99,11 @@ class AuditEvent:
             "window_end": self.window_end.isoformat(),
             "prev_hash": self.prev_hash,
         }
+        if self.chain is not None:
+            out["chain"] = self.chain
+        if self.query is not None:
+            out["query"] = dict(self.query)
+        return out
 
     def compute_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.body())).hexdigest()
@@ -118,6 +136,8 @@ class AuditEvent:
                 window_end=dt.datetime.fromisoformat(d["window_end"]),
                 prev_hash=d["prev_hash"],
                 hash=d["hash"],
+                chain=d.get("chain"),
+                query=d.get("query"),
             )
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise AuditError(f"not an audit event ({type(exc).__name__}: {exc})") from None
@@ -135,17 +155,18 @@ def verify_chain(events: Iterable[AuditEvent | tuple[int, AuditEvent]]) -> list[
     pairs (as ``read_audit`` returns them) so a problem names the offset. Per department only
     the first broken link is reported: everything after it fails to link as a consequence.
     """
-    heads: dict[str, str] = {}
-    broken: set[str] = set()
+    heads: dict[tuple[str, str | None], str] = {}
+    broken: set[tuple[str, str | None]] = set()
     problems: list[str] = []
     for n, item in enumerate(events):
         offset, event = item if isinstance(item, tuple) else (None, item)
         where = f"offset {offset}" if offset is not None else f"event #{n}"
-        dept = event.department
-        if dept in broken:
+        chain = event.chain_id
+        dept = event.department if event.chain is None else f"{event.department} ({event.chain})"
+        if chain in broken:
             continue
         problem = None
-        expected_prev = heads.get(dept, GENESIS)
+        expected_prev = heads.get(chain, GENESIS)
         if event.compute_hash() != event.hash:
             problem = (
                 f"department {dept}: audit event at {where} ({event.resource}, window "
@@ -163,9 +184,9 @@ def verify_chain(events: Iterable[AuditEvent | tuple[int, AuditEvent]]) -> list[
             )
         if problem:
             problems.append(problem)
-            broken.add(dept)
+            broken.add(chain)
         else:
-            heads[dept] = event.hash
+            heads[chain] = event.hash
     return problems
 
 
@@ -241,9 +262,10 @@ def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
 
 
 def last_event(
-    consumer: Consumer, department: str, topic: str, batch: int = 50
+    consumer: Consumer, department: str, topic: str, batch: int = 50, chain: str | None = None
 ) -> AuditEvent | None:
-    """The department's newest audit event, read backwards from each partition's end.
+    """The department's newest audit event (of ``chain``; None: its own), read backwards from
+    each partition's end.
 
     Key partitioning puts a department's events in one partition; all partitions are looked
     at anyway (the partition count may have grown), and the newest window wins.
@@ -255,7 +277,7 @@ def last_event(
         while end > low:
             start = max(low, end - step)
             mine = [e for _, e in _events(_read_range(consumer, topic, partition, start, end))]
-            mine = [e for e in mine if e.department == department]
+            mine = [e for e in mine if e.department == department and e.chain == chain]
             if mine:
                 found.append(mine[-1])
                 break

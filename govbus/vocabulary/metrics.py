@@ -27,6 +27,9 @@ __all__ = [
     "CONSUMER_LAG",
     "DEAD_LETTERS",
     "DELIVERY_LATENCY",
+    "LOOKUP_LATENCY",
+    "LOOKUP_RECORDS",
+    "LOOKUP_REQUESTS",
     "RECORDS_CONSUMED",
     "RECORDS_PUBLISHED",
     "REGISTRY",
@@ -102,6 +105,28 @@ AGENT_LAG = Gauge(
     "How far a source agent's watermark is behind the newest row of its front-end table: the "
     "newest update time minus the watermark's (0 when every row is published)",
     ["department", "table"],
+    registry=REGISTRY,
+)
+
+
+# The lookup service (govbus.lookup): ``outcome`` is "ok" or a refusal code (govbus.lookup.errors).
+LOOKUP_REQUESTS = Counter(
+    "govbus_lookup_requests",
+    "Lookup requests answered or refused, per department and outcome",
+    ["department", "outcome"],
+    registry=REGISTRY,
+)
+LOOKUP_RECORDS = Counter(
+    "govbus_lookup_records",
+    "Records returned by lookups, per resource and department",
+    ["resource", "department"],
+    registry=REGISTRY,
+)
+LOOKUP_LATENCY = Histogram(
+    "govbus_lookup_seconds",
+    "Time from a lookup request to its answer (audit event acknowledged), per kind",
+    ["kind"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
 

@@ -41,6 +41,7 @@ VERIFIER = "verifier"
 DISPUTES = "disputes"
 PROJECTOR = "projector"
 FRESHNESS = "freshness"
+LOOKUP = "lookup"  # the lookup service (govbus.lookup), not a stream app
 
 RESOURCE_TOPIC_PREFIX = "gov."
 OBSERVATION_TOPIC_PREFIX = "verify."

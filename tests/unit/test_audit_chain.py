@@ -107,3 +107,37 @@ def test_a_broken_department_does_not_hide_another_ones_chain() -> None:
     problems = verify_chain([*a, *b])
     assert len(problems) == 1
     assert "civil" in problems[0]
+
+
+def _lookup_chain(department: str, chain_name: str, n: int) -> list[AuditEvent]:
+    events, prev = [], GENESIS
+    for i in range(n):
+        event = dataclasses.replace(
+            chain(department, [1])[0],
+            prev_hash=prev,
+            chain=chain_name,
+            query={"kind": "lookup", "case_number": f"C{i}", "keys_hmac_sha256": ["ab" * 32]},
+        ).sealed()
+        events.append(event)
+        prev = event.hash
+    return events
+
+
+def test_a_department_has_one_chain_per_writer_checked_apart() -> None:
+    own = chain("civil", [1, 2])
+    one, two = _lookup_chain("civil", "lookup:a", 2), _lookup_chain("civil", "lookup:b", 2)
+    assert verify_chain([own[0], one[0], two[0], one[1], own[1], two[1]]) == []
+    tampered = dataclasses.replace(one[1], query={**(one[1].query or {}), "case_number": "X"})
+    problems = verify_chain([one[0], two[0], tampered, two[1]])
+    assert len(problems) == 1 and "civil (lookup:a)" in problems[0] and "modified" in problems[0]
+
+
+def test_chain_and_query_are_hashed_only_when_set() -> None:
+    plain = chain("civil", [3])[0]
+    assert "chain" not in plain.body() and "query" not in plain.body()
+    # An event written before the fields existed keeps its hash.
+    assert AuditEvent.from_json(plain.to_json()).compute_hash() == plain.hash
+    lookup = _lookup_chain("civil", "lookup:a", 1)[0]
+    back = AuditEvent.from_json(lookup.to_json())
+    assert back == lookup and back.compute_hash() == lookup.hash
+    assert dataclasses.replace(lookup, chain="lookup:b").compute_hash() != lookup.hash

@@ -198,6 +198,23 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case(f"observe {HOUSEHOLD} {{gbk_csv}} --department {PROVIDER} {PW}", "is not a holder"),
     ],
     ("stream-apps", "list"): [case("stream-apps list", "broker_port", env=CONFIG_ERROR)],
+    ("lookup", "serve"): [
+        case("lookup serve --port 0", "not a TCP port"),
+        case("lookup serve --rate 0", "--rate must be above 0"),
+        case("lookup serve --port 35399", "no password for the lookup service's user"),
+    ],
+    ("download",): [
+        case(
+            f"download {HOUSEHOLD} --department nosuch --purpose work-reference {PW}",
+            "'nosuch' is not registered",
+        ),
+        case(
+            f"download nosuch --department {PROVIDER} --purpose work-reference {PW}",
+            "resource nosuch is not in the catalog",
+        ),
+        case(f"download {HOUSEHOLD} --department {PROVIDER} --format pdf", "invalid choice"),
+        case(f"download {HOUSEHOLD} --department {PROVIDER} --purpose gossip", "invalid choice"),
+    ],
     ("stream-apps", "run"): [
         case("stream-apps run nosuch", "unknown stream app 'nosuch'"),
         case("stream-apps run x --partitions three", "invalid int value"),

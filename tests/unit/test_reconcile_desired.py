@@ -182,8 +182,9 @@ def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
     # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
     # unconditional); per department its group prefix and three dead-letter bindings; the
     # relay's two on each of the catalog and share topics, plus three User:* bindings on the
-    # audit topic. Nothing is multiplied by the number of departments.
-    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3
+    # audit topic; the lookup service's group and its two PREFIXED bindings on gov.* . Nothing
+    # is multiplied by the number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 3
     naive = 500 * unconditional * 2
     assert len(state.acls) < naive / 10
 
