@@ -109,6 +109,11 @@ def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
         admin = kafka_clients.admin_client(settings)
         topic = f"ha.{uuid.uuid4().hex[:6]}"
         kafka_admin.create_topic(admin, topic, partitions=1)  # cluster defaults: RF 3, ISR 2
+        # The controller has committed the topic; the broker asked may show it a moment later.
+        kafka_admin.until_visible(
+            lambda: 0 in admin.list_topics(topic, timeout=10).topics[topic].partitions,
+            f"topic {topic}",
+        )
         meta = admin.list_topics(topic, timeout=10).topics[topic]
         assert len(meta.partitions[0].replicas) == 3
 
