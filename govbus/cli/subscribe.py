@@ -43,6 +43,8 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         group_suffix=args.group,
         view=args.view,
         verification_status=args.verification_status,
+        case_number=args.case_number,
+        end_user=args.end_user,
     )
 
     def show(record: Record) -> None:
@@ -102,6 +104,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--verification-status",
         action="store_true",
         help="mark records with an open dispute (article 19) from gov.<code>.status",
+    )
+    p.add_argument(
+        "--case-number",
+        help="办件编号: the case this read serves (required under a grant; in the usage audit)",
+    )
+    p.add_argument(
+        "--end-user",
+        help="经办人: who in the department asked for the data (required under a grant; audited)",
     )
     add_password_file_option(p)
     add_port_option(p)

@@ -20,7 +20,13 @@ Access, per share type of the measures:
   by this reconciler and the admin), so ``User:*`` means "every department". Bindings grow with
   resources, not departments × resources, and a department registered later can read at once;
 - 有条件共享 (conditional): READ+DESCRIBE only for departments holding a valid ``Grant`` (an
-  approved share request, not expired at ``now``); grants for other share types give nothing;
+  approved share request, not expired at ``now``); grants for other share types give nothing.
+  A grant for every item (or naming none) opens the resource topic; a grant for part of the
+  items opens only the grant view ``gov.<code>.items.<digest>`` of exactly that item set
+  (created here, filled by the projector app), never the full topic: the broker keeps the
+  other items from the grantee. Grants for the same item set share one topic, so topics grow
+  with distinct item sets and bindings with grants (O(resources + distinct grants));
+  a revoked or expired grant's bindings are gone from the next plan;
 - 不予共享 (none): READ only for the provider.
 
 Each department also gets READ on its consumer-group prefix and WRITE+DESCRIBE+READ on its own
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
 from govbus.vocabulary.acls import Acl, consumer_acls, group_prefix_acls, principal, producer_acls
-from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.grants import Grant, granted_items
 from govbus.vocabulary.naming import (
     CATALOG_RELAY,
     EVERYONE,
@@ -112,12 +118,30 @@ def desired_state(
         if granted is None or grantee is None or not grant.valid_at(now):
             continue
         resource, dept = granted, grantee
-        topic = naming.resource_topic(resource.code)
+        items = granted_items(grant, resource)
+        if items == ():
+            continue  # none of the granted items is in the catalog any more
         expiry = grant.expires_at.isoformat() if grant.expires_at else "no expiry"
+        if items is None:
+            topic = naming.resource_topic(resource.code)
+            scope = "every item"
+        else:
+            topic = naming.grant_view_topic(resource.code, items)
+            scope = f"items {', '.join(items)} only"
+            state.topics.setdefault(
+                topic,
+                TopicSpec(
+                    partitions,
+                    replication,
+                    resource_topic_config(resource),
+                    f"grant view of {resource.name} ({resource.code}): {scope}, kept by the "
+                    "projector for the departments granted exactly these (articles 16-17)",
+                ),
+            )
         state.add_acls(
             consumer_acls(dept.id, topic),
             f"{dept.name} holds an approved share request for {resource.name} "
-            f"(有条件共享, until {expiry})",
+            f"(有条件共享, {scope}, until {expiry})",
         )
 
     for app in stream_apps:

@@ -5,6 +5,12 @@ application: department, resource, stated purpose, the grant it relied on, how m
 the offset range per partition and the time window. Events go to ``govbus.audit`` keyed by
 the department id, so one partition holds a department's events in order.
 
+A read under a grant (有条件共享) also records the grant's id and item set, the case number
+(办件编号) the read serves and the end user (经办人) who asked for it, the way X-Road's
+``Issue`` and ``UserId`` headers tie each exchange to a case and a person: the audit then says
+not only which department used the data for which purpose, but for which case and by whom.
+These fields enter the hash only when present, so events written before them still verify.
+
 Tamper evidence: ``hash`` is the SHA-256 of the event's canonical JSON without ``hash``
 (sorted keys, no whitespace, UTF-8), and that JSON includes ``prev_hash``, the hash of the
 department's previous event (``GENESIS``, 64 zeros, for its first). Changing, removing or
@@ -49,6 +55,8 @@ class GrantRef:
 
     resource: str
     expires_at: dt.datetime | None = None
+    id: int | None = None  # the share grant's id (None: a grant made by hand, in tests)
+    items: tuple[str, ...] = ()  # the approved items (empty: every item)
 
 
 @dataclass(frozen=True)
@@ -64,17 +72,29 @@ class AuditEvent:
     window_end: dt.datetime
     prev_hash: str = GENESIS
     hash: str = field(default="", compare=True)
+    case_number: str | None = None  # 办件编号 of the case the read serves
+    end_user: str | None = None  # 经办人: who in the department asked for the data
 
     def body(self) -> dict[str, Any]:
         """The hashed content: everything but ``hash``, in JSON types."""
-        grant = None
+        grant: dict[str, Any] | None = None
         if self.grant is not None:
             expiry = self.grant.expires_at
             grant = {
                 "resource": self.grant.resource,
                 "expires_at": expiry.isoformat() if expiry else None,
             }
+            if self.grant.id is not None:
+                grant["id"] = self.grant.id
+            if self.grant.items:
+                grant["items"] = list(self.grant.items)
+        optional = {
+            name: value
+            for name, value in (("case_number", self.case_number), ("end_user", self.end_user))
+            if value is not None
+        }
         return {
+            **optional,
             "department": self.department,
             "resource": self.resource,
             "purpose": self.purpose,
@@ -111,6 +131,8 @@ class AuditEvent:
                 else GrantRef(
                     grant["resource"],
                     dt.datetime.fromisoformat(grant["expires_at"]) if grant["expires_at"] else None,
+                    id=None if grant.get("id") is None else int(grant["id"]),
+                    items=tuple(str(i) for i in grant.get("items", ())),
                 ),
                 record_count=int(d["record_count"]),
                 ranges={int(p): (int(r[0]), int(r[1])) for p, r in d["ranges"].items()},
@@ -118,6 +140,8 @@ class AuditEvent:
                 window_end=dt.datetime.fromisoformat(d["window_end"]),
                 prev_hash=d["prev_hash"],
                 hash=d["hash"],
+                case_number=d.get("case_number"),
+                end_user=d.get("end_user"),
             )
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise AuditError(f"not an audit event ({type(exc).__name__}: {exc})") from None

@@ -3,9 +3,16 @@
 Before anything reaches the broker the subscription is checked against the catalog (the
 measures' share types): the department must be registered, the stated purpose one the
 resource allows, a 不予共享 resource is read only by its provider, and a 有条件共享 resource
-needs an approved, unexpired share request (``Grant``). The broker's ACLs enforce the same
-(the reconciler derives them from the catalog and grants); the checks here refuse early with
-an answer that says what to do.
+needs an approved, unexpired share request (``Grant``) given for the stated purpose (article
+18: the purpose is bound to the grant, not only to the catalog), and the read names the case
+number (办件编号) and the end user (经办人) it serves, which the usage audit records. The
+broker's ACLs enforce who reads what (the reconciler derives them from the catalog and grants);
+the checks here refuse early with an answer that says what to do.
+
+Which topic: a grant for part of a resource's items opens only the grant view of that item set
+(``gov.<code>.items.<digest>``, kept by the projector app; the broker refuses the full topic),
+so the subscriber reads that topic, with that view's schema, by itself. Among several grants
+for the stated purpose the one with the most items is used (then the longest-lasting).
 
 Delivery is at least once: an offset is committed only after the handler returned for that
 record (every ``commit_every`` records, at each audit event and at the end). A handler that
@@ -41,11 +48,18 @@ from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import UserError
-from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.grants import Grant, granted_items
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, Purpose, Resource
 from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
-from stream_apps.projection.views import ViewError, public_view_resource, view_schema_catalog
+from stream_apps.projection.views import (
+    ViewError,
+    grant_view_resource,
+    grant_view_schema_catalog,
+    key_is_public,
+    public_view_resource,
+    view_schema_catalog,
+)
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 VIEWS = ("public",)  # article 10 public views (stream_apps.projection.views)
@@ -160,9 +174,48 @@ def check_subscription(
             f"--purpose {purpose} --duty <the duty it serves> --until <YYYY-MM-DD>` and "
             "subscribe once the provider approved it and `govbus apply` ran"
         )
-    # The grant that lasts longest is the one the audit names.
-    grant = max(mine, key=lambda g: g.expires_at or dt.datetime.max.replace(tzinfo=dt.UTC))
+    bound = [g for g in mine if g.purpose is None or g.purpose == purpose]
+    if not bound:
+        held = "; ".join(
+            f"grant {g.grant_id if g.grant_id is not None else '(unnumbered)'}: purpose {g.purpose}"
+            for g in mine
+        )
+        raise SubscribeError(
+            f"{what}: purpose {purpose!r} is not the purpose any of {dept.name}'s grants for it "
+            f"was given for ({held}); article 18: shared data is used only for the purpose "
+            "approved: read with that purpose, or apply for a grant for this one with "
+            f"`govbus request {resource.code} --department {dept.id} --purpose {purpose} ...`"
+        )
+    # The widest grant (most items; none named: all), then the one lasting longest.
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    grant = max(
+        bound,
+        key=lambda g: (
+            len(resource.items) if not g.items else len(set(g.items)),
+            g.expires_at or never,
+        ),
+    )
     return dept, resource, grant
+
+
+_AUDIT_FIELD_MAX = 64
+
+
+def check_audit_field(name: str, label: str, value: str | None, what: str) -> str:
+    """A case number or end user, stripped; SubscribeError if missing or unusable."""
+    text = (value or "").strip()
+    flag = "--" + name.replace("_", "-")
+    if not text:
+        raise SubscribeError(
+            f"{what}: a read under a grant must name its {label}, which the usage audit records "
+            f"(article 18); pass {flag} (SDK: Subscriber(..., {name}=...))"
+        )
+    if len(text) > _AUDIT_FIELD_MAX or not text.isprintable():
+        raise SubscribeError(
+            f"{what}: {label} {text[:80]!r} is not usable: at most {_AUDIT_FIELD_MAX} printable "
+            "characters"
+        )
+    return text
 
 
 def check_view_subscription(
@@ -217,6 +270,8 @@ class Subscriber:
         view: str | None = None,
         verification_status: bool = False,
         lag_interval: float = 5.0,
+        case_number: str | None = None,
+        end_user: str | None = None,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
@@ -228,6 +283,10 @@ class Subscriber:
 
         With ``verification_status`` each Record's ``under_verification`` says whether the
         record has an open dispute (article 19), read from ``gov.<code>.status``.
+
+        ``case_number`` (办件编号) and ``end_user`` (经办人) are required for a read under a
+        grant and recorded in every audit event of the run (optional otherwise, recorded
+        when given). A grant for part of the items is read from its grant view.
         """
         if view is not None and verification_status:
             # The status topic is keyed by the record's own key, which a view may pseudonymise.
@@ -251,12 +310,36 @@ class Subscriber:
         self.group_suffix = group_suffix
         self.group_id = naming.group_prefix(department_id) + group_suffix
         code = self.resource.code
+        what = f"resource {code} {self.resource.name}"
+        self.case_number, self.end_user = case_number, end_user
+        if self.grant is not None:
+            self.case_number = check_audit_field(
+                "case_number", "case number (办件编号)", case_number, what
+            )
+            self.end_user = check_audit_field("end_user", "end user (经办人)", end_user, what)
         self.topic = naming.public_view_topic(code) if view else naming.resource_topic(code)
+        self.schemas = (view_schema_catalog if view else SchemaCatalog.build)(spec, history)
+        grant = self.grant
+        items = granted_items(grant, self.resource) if grant is not None else None
+        if grant is not None and items is not None:
+            if not items:
+                raise SubscribeError(
+                    f"{what}: none of the items granted ({', '.join(grant.items)}) is in "
+                    "the current catalog version; apply for the items it has now"
+                )
+            if verification_status and not key_is_public(self.resource, items):
+                raise SubscribeError(
+                    f"{what}: the grant covers items {', '.join(items)}, which do not include "
+                    "the record key, so its view's keys are pseudonyms and the verification "
+                    "status (keyed by the record key) cannot be matched; read without it"
+                )
+            self.topic = naming.grant_view_topic(code, items)
+            self.schemas = grant_view_schema_catalog(spec, code, items, history)
+            self.resource = grant_view_resource(self.resource, items)
         self.audit_topic = naming.audit_topic
         self.audit_every = audit_every
         self.audit_interval = audit_interval
         self.commit_every = commit_every
-        self.schemas = (view_schema_catalog if view else SchemaCatalog.build)(spec, history)
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
@@ -495,12 +578,18 @@ class Subscriber:
             department=self.department.id,
             resource=self.resource.code,
             purpose=self.purpose,
-            grant=GrantRef(grant.resource_code, grant.expires_at) if grant else None,
+            grant=GrantRef(
+                grant.resource_code, grant.expires_at, id=grant.grant_id, items=grant.items
+            )
+            if grant
+            else None,
             record_count=window.count,
             ranges=dict(window.ranges),
             window_start=window.start,
             window_end=dt.datetime.now(CHINA_TZ),
             prev_hash=self._head or GENESIS,
+            case_number=self.case_number,
+            end_user=self.end_user,
         ).sealed()
         reason = kafka_clients.produce_and_wait(
             producer, self.audit_topic, self.department.id.encode(), event.to_json()

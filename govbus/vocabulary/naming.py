@@ -3,6 +3,9 @@
 - resource topic (current state, compacted by the one-data-one-source key): ``gov.<code>``,
   the resource code with ``/`` replaced by ``.``; its article 10 public view ``gov.<code>.public``
   and its per-record verification status ``gov.<code>.status``;
+- item-set projection of a conditional resource (what a grant for part of its items may read):
+  ``gov.<code>.items.<digest>``, digest = the first 12 hex digits of SHA-256 over the item
+  codes sorted and joined with ``,`` (one topic per distinct item set, whoever holds it);
 - holders' copies for multi-source verification: ``verify.<code>``;
 - dispute events of a resource: ``disputes.<code>``; what a department files or does about
   disputes: ``disputes.actions.<department id>`` (only it may write there, so the topic proves
@@ -22,6 +25,8 @@ Departments' ids and group prefixes are not prefixed: they come from the catalog
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Principals the broker itself uses (govbus.broker): never managed by the reconciler.
@@ -47,6 +52,7 @@ DISPUTE_TOPIC_PREFIX = "disputes."
 DISPUTE_ACTIONS_PREFIX = "disputes.actions."
 DLQ_TOPIC_PREFIX = "dlq."
 PUBLIC_VIEW_SUFFIX = ".public"
+GRANT_VIEW_INFIX = ".items."
 STATUS_SUFFIX = ".status"
 
 
@@ -76,6 +82,11 @@ class Naming:
     def public_view_topic(self, resource_code: str) -> str:
         """Article 10 projection: only the items shareable with everyone, masked."""
         return self.resource_topic(resource_code) + PUBLIC_VIEW_SUFFIX
+
+    def grant_view_topic(self, resource_code: str, items: Iterable[str]) -> str:
+        """The projection carrying exactly ``items`` of a conditional resource (grants)."""
+        digest = hashlib.sha256(",".join(sorted(set(items))).encode()).hexdigest()[:12]
+        return self.resource_topic(resource_code) + GRANT_VIEW_INFIX + digest
 
     def status_topic(self, resource_code: str) -> str:
         """Per-record verification status (article 19: consumers see "under verification")."""

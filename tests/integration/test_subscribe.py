@@ -190,10 +190,13 @@ def test_conditional_resource_with_expired_grant_or_wrong_purpose_is_refused(
     expired = Grant(CODE_B, conditional.code, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(SubscribeError, match="govbus request"):
         subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[expired])
-    valid = Grant(CODE_B, conditional.code, None)
+    valid = Grant(CODE_B, conditional.code, None, purpose="administrative-basis", grant_id=7)
     with pytest.raises(SubscribeError, match="purpose 'work-reference' is not allowed"):
         subscriber(exchange, "cons", conditional.code, "work-reference", grants=[valid])
-    sub = subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[valid])
+    audited = {"case_number": "常民〔2026〕1号", "end_user": "王五"}
+    sub = subscriber(
+        exchange, "cons", conditional.code, "administrative-basis", grants=[valid], **audited
+    )
     assert sub.grant == valid
 
 

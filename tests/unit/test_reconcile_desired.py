@@ -235,3 +235,49 @@ def test_passwords_are_generated_once_and_private(tmp_path: Path) -> None:
     assert (tmp_path / "secrets" / "apps" / f"{CATALOG_RELAY_USER}.password").exists()
     with pytest.raises(ValueError, match="not a valid user name"):
         reconcile_secrets.password_for(tmp_path, "../escape")
+
+
+def test_a_grant_for_part_of_the_items_opens_only_that_item_sets_projection(
+    sample: CatalogSpec,
+) -> None:
+    resource = next(r for r in of_type(sample, "conditional") if len(r.items) >= 3)
+    full = NAMING.resource_topic(resource.code)
+    a, b, c = [d for d in sample.departments if d.code != resource.provider][:3]
+    first, second, third = (i.code for i in resource.items[:3])
+    grants = [
+        Grant(a.code, resource.code, items=(second, first)),  # order does not matter
+        Grant(b.code, resource.code, items=(first, second)),  # the same set: the same topic
+        Grant(c.code, resource.code, items=(first, third)),
+    ]
+    state = desired_state(sample, grants, now=NOW)
+    shared = NAMING.grant_view_topic(resource.code, (first, second))
+    other = NAMING.grant_view_topic(resource.code, (first, third))
+    assert shared != other and shared.startswith(full + ".items.")
+    assert {shared, other} <= set(state.topics)
+    assert state.topics[shared].config["cleanup.policy"] == "compact"
+    assert topic_acls(state, shared) == {
+        (f"User:{a.id}", READ), (f"User:{a.id}", DESCRIBE),
+        (f"User:{b.id}", READ), (f"User:{b.id}", DESCRIBE),
+    }  # fmt: skip
+    assert topic_acls(state, other) == {(f"User:{c.id}", READ), (f"User:{c.id}", DESCRIBE)}
+    # No READ on the full topic for any of them.
+    assert {p for p, _ in topic_acls(state, full)} == {f"User:{provider_id(sample, resource)}"}
+    # Every item (or none named) is the whole resource: the full topic, no projection.
+    every = tuple(i.code for i in resource.items)
+    whole = desired_state(sample, [Grant(a.code, resource.code, items=every)], now=NOW)
+    assert (f"User:{a.id}", READ) in topic_acls(whole, full)
+    assert not [t for t in whole.topics if t.startswith(full + ".items.")]
+
+
+def test_revoked_or_expired_item_grants_leave_no_projection_binding(sample: CatalogSpec) -> None:
+    resource = next(r for r in of_type(sample, "conditional") if len(r.items) >= 2)
+    consumer = next(d for d in sample.departments if d.code != resource.provider)
+    items = (resource.items[0].code,)
+    topic = NAMING.grant_view_topic(resource.code, items)
+    expired = Grant(consumer.code, resource.code, NOW - dt.timedelta(seconds=1), items=items)
+    state = desired_state(sample, [expired], now=NOW)
+    assert topic not in state.topics and topic_acls(state, topic) == set()
+    # A grant whose items all left the catalog opens nothing.
+    gone = desired_state(sample, [Grant(consumer.code, resource.code, items=("gone",))], now=NOW)
+    assert not [a for a in gone.acls if a.principal == f"User:{consumer.id}" and
+                a.resource_name.startswith(NAMING.resource_topic(resource.code))]  # fmt: skip
