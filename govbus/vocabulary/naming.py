@@ -6,7 +6,10 @@
 - item-set projection of a conditional resource (what a grant for part of its items may read):
   ``gov.<code>.items.<digest>``, digest = the first 12 hex digits of SHA-256 over the item
   codes sorted and joined with ``,`` (one topic per distinct item set, whoever holds it);
-- holders' copies for multi-source verification: ``verify.<code>``;
+- holders' copies for multi-source verification: ``verify.by.<department id>``, one topic per
+  holder department for every resource it holds, written by that department alone, so the
+  topic proves who sent a copy (the verifier takes the holder from the topic, never from the
+  record);
 - dispute events of a resource: ``disputes.<code>``; what a department files or does about
   disputes: ``disputes.actions.<department id>`` (only it may write there, so the topic proves
   who acted);
@@ -47,7 +50,7 @@ PROJECTOR = "projector"
 FRESHNESS = "freshness"
 
 RESOURCE_TOPIC_PREFIX = "gov."
-OBSERVATION_TOPIC_PREFIX = "verify."
+OBSERVATION_TOPIC_PREFIX = "verify.by."
 DISPUTE_TOPIC_PREFIX = "disputes."
 DISPUTE_ACTIONS_PREFIX = "disputes.actions."
 DLQ_TOPIC_PREFIX = "dlq."
@@ -92,9 +95,10 @@ class Naming:
         """Per-record verification status (article 19: consumers see "under verification")."""
         return self.resource_topic(resource_code) + STATUS_SUFFIX
 
-    def observation_topic(self, resource_code: str) -> str:
-        """Holders' copies of a resource's items, cross-checked against ``gov.<code>``."""
-        return self.prefix + OBSERVATION_TOPIC_PREFIX + _topic_part(resource_code)
+    def holder_observation_topic(self, dept_id: str) -> str:
+        """A holder department's copies of every resource it holds, cross-checked against
+        each ``gov.<code>``; only that department writes here."""
+        return self.prefix + OBSERVATION_TOPIC_PREFIX + dept_id
 
     def dispute_topic(self, resource_code: str) -> str:
         """Dispute events of one resource (compacted by dispute id)."""

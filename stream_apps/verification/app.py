@@ -3,11 +3,14 @@
 Topics (named by the context's ``naming``, which namespaces them all):
 
 - reads ``gov.<code>`` (the provider's records, Avro single-object encoded,
-  govbus/vocabulary/wire.py) and ``verify.<code>`` (holders' copies, JSON,
-  producers/observe.py) of every resource the catalog lists holders for. Both are keyed by the
-  one-data-one-source key and have the same partition count, and every govbus producer uses
-  the murmur2 partitioner, so a record and its observations meet in the same partition — the
-  same task and the same table partition;
+  govbus/vocabulary/wire.py) of every resource the catalog lists holders for, and
+  ``verify.by.<department id>`` (one holder's copies of every resource it holds, JSON,
+  producers/observe.py) of every holder department. Only that department may write its topic
+  (its WRITE ACL), so the holder of an observation is the topic's department: a record that
+  claims another holder, or a resource the department does not hold, is refused. All are keyed
+  by the one-data-one-source key and have the same partition count, and every govbus producer
+  uses the murmur2 partitioner, so a record and its observations meet in the same partition —
+  the same task and the same table partition;
 - writes detect/settle actions to ``disputes.actions.govbus-verifier`` (its own action topic),
   keyed by dispute id, for the dispute app (issue 6 shared event format 1);
 - keeps one table, ``verification``: per record (resource code + key) the authoritative
@@ -68,23 +71,30 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
     reads: list[str] = []
     topics: dict[str, TopicSpec] = {}
     acls: dict[Any, str] = {}
+    holders: dict[str, list[str]] = {}  # holder department id -> names of what it holds
     for resource in spec.resources:
         if not resource.holders:
             continue
-        obs = naming.observation_topic(resource.code)
-        reads += [naming.resource_topic(resource.code), obs]
-        topics[obs] = TopicSpec(
-            partitions,
-            replication,
-            {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
-            f"holders' copies of {resource.name} ({resource.code}) for verification, 7 days",
-        )
+        reads.append(naming.resource_topic(resource.code))
         for holder in resource.holders:
             dept = spec.department(holder.department)
             if dept is None:
                 raise unknown_department(resource, "holder", holder.department)
-            for acl in producer_acls(dept.id, obs):
-                acls[acl] = f"{dept.name} holds items of {resource.name} and sends its copies"
+            holders.setdefault(dept.id, []).append(resource.name)
+    for dept_id, held in sorted(holders.items()):
+        obs = naming.holder_observation_topic(dept_id)
+        reads.append(obs)
+        topics[obs] = TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
+            f"{dept_id}'s copies of {len(held)} resource(s) for verification, 7 days",
+        )
+        for acl in producer_acls(dept_id, obs):
+            acls[acl] = (
+                f"{dept_id} holds items of {', '.join(held[:3])}{' …' if len(held) > 3 else ''} "
+                "and sends its copies (only it writes here)"
+            )
     actions = naming.dispute_actions_topic(app_id)  # the app acts as its own user
     topics[actions] = TopicSpec(
         partitions,
@@ -118,7 +128,7 @@ class _Worker:
     ) -> None:
         self.verifier = Verifier(spec, clock=clock, naming=context.naming)
         self.schemas = wire.SchemaCatalog.build(spec)
-        self.routes = routes  # topic -> ("auth" | "obs", resource code)
+        self.routes = routes  # topic -> ("auth", resource code) | ("obs", holder code)
         self.table = table
         self.actions = actions
         self.clock = clock
@@ -133,17 +143,18 @@ class _Worker:
                 key = bytes(msg.key).decode() if msg.key is not None else None
                 if key is None:
                     raise ValueError("the message has no key (the record key is required)")
-                skey = state_key(code, key)
-                state = staged[skey][1] if skey in staged else self.table.data.get(skey)
                 if kind == "auth":
+                    skey = state_key(code, key)
+                    state = staged[skey][1] if skey in staged else self.table.data.get(skey)
                     outcome = self.verifier.on_authoritative(
                         state, self._authoritative(code, key, msg.value)
                     )
                 else:
-                    outcome = self.verifier.on_observation(
-                        state, self._observation(code, key, msg.value)
-                    )
-                    metrics.OBSERVATIONS_CHECKED.labels(code).inc()
+                    obs = self._observation(code, key, msg.value)
+                    skey = state_key(obs.resource_code, key)
+                    state = staged[skey][1] if skey in staged else self.table.data.get(skey)
+                    outcome = self.verifier.on_observation(state, obs)
+                    metrics.OBSERVATIONS_CHECKED.labels(obs.resource_code).inc()
             except (ValueError, KeyError, TypeError, EOFError) as exc:
                 metrics.REJECTED_EVENTS.labels(msg.topic).inc()
                 LOG.warning(
@@ -207,15 +218,23 @@ class _Worker:
         when = envelope["event_time"].isoformat()
         return Authoritative(code, key, envelope["provider"], when, payload)
 
-    def _observation(self, code: str, key: str, value: bytes | None) -> Observation:
+    def _observation(self, holder: str, key: str, value: bytes | None) -> Observation:
+        """The observation on holder ``holder``'s own topic: the holder is the topic's."""
         if value is None:
             raise ValueError("an empty observation (observations are never deleted)")
         data = json.loads(value)
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             raise ValueError("not an observation: expected a JSON object with 'values'")
-        if data.get("resource_code") != code:
-            raise ValueError(f"an observation of {data.get('resource_code')} on {code}'s topic")
-        return Observation(code, key, str(data["holder"]), data.get("event_time"), data["values"])
+        code = data.get("resource_code")
+        if not isinstance(code, str) or code not in self.verifier.plans:
+            raise ValueError(f"an observation of {code!r}, which is not a verified resource")
+        claimed = data.get("holder")
+        if claimed is not None and claimed != holder:
+            raise ValueError(
+                f"the observation says holder {claimed} but was written to the topic of {holder} "
+                "(only that department can write there): refused"
+            )
+        return Observation(code, key, holder, data.get("event_time"), data["values"])
 
 
 def build(
@@ -243,7 +262,10 @@ def build(
     for resource in spec.resources:
         if resource.holders:
             routes[naming.resource_topic(resource.code)] = ("auth", resource.code)
-            routes[naming.observation_topic(resource.code)] = ("obs", resource.code)
+            for holder in resource.holders:
+                dept = spec.department(holder.department)
+                if dept is not None:  # needs() above refused an unknown one
+                    routes[naming.holder_observation_topic(dept.id)] = ("obs", dept.code)
     if not routes:
         raise ValueError(
             "the catalog lists no holders for any resource: there is nothing to verify "

@@ -28,7 +28,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -145,7 +145,10 @@ class VerifierExchange(Exchange):
                     (tp.topic, tp.partition): (tp.offset, ends[(tp.topic, tp.partition)])
                     for tp in done
                 }
-                if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in done):
+                # A partition that never had a record has no committed offset to wait for.
+                end_of = ends.__getitem__
+                if all(tp.offset >= end_of((tp.topic, tp.partition)) or end_of(
+                    (tp.topic, tp.partition)) == 0 for tp in done):  # fmt: skip
                     return
                 time.sleep(0.5)
         finally:
@@ -241,7 +244,7 @@ def test_records_and_copies_of_a_key_share_the_partition_number(ns: VerifierExch
     consumer = ns.admin_consumer(f"t{ns.sfx}-placement")
     topics = (
         ns.naming.resource_topic(ns.resource.code),
-        ns.naming.observation_topic(ns.resource.code),
+        ns.naming.holder_observation_topic(ns.id("mzj")),
     )
     consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(PARTITIONS)])
     deadline = time.monotonic() + 30
@@ -399,7 +402,7 @@ def test_a_worker_sets_the_lag_of_its_inputs_to_what_it_has_not_processed(
     n_records, processed = 100, 40
     with ns.observer("mzj") as obs:  # nobody has consumed these yet
         assert obs.observe(ns.resource.code, [copy(n) for n in range(n_records)]).delivered == 100
-    spec, topic = ns.app, ns.naming.observation_topic(ns.resource.code)
+    spec, topic = ns.app, ns.naming.holder_observation_topic(ns.id("mzj"))
     handled: list[int] = []
     released = threading.Event()
 
@@ -440,3 +443,21 @@ def test_a_worker_sets_the_lag_of_its_inputs_to_what_it_has_not_processed(
         while sum(lags().values()) != 0:
             assert time.monotonic() < deadline, (len(handled), lags())
             time.sleep(0.2)
+
+
+def test_a_holder_writes_only_its_own_observation_topic(ns: VerifierExchange) -> None:
+    """Issue 11: 人社局 cannot send copies under 民政局's name; the broker refuses it."""
+    mzj_topic = ns.naming.holder_observation_topic(ns.dept("mzj").id)
+    value = json.dumps({"holder": ns.dept("mzj").code, "resource_code": ns.resource.code,
+                        "values": {"name": "假的"}}).encode()  # fmt: skip
+    producer = ns.producer(ns.dept("rsj").id)
+    errors: list[Any] = []
+    producer.produce(mzj_topic, key=citizen_id(1).encode(), value=value,
+                     on_delivery=lambda err, _msg: errors.append(err))  # fmt: skip
+    producer.flush(30)
+    assert errors and errors[0] is not None, "the broker let 人社局 write 民政局's copies"
+    assert errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Its own topic is where its copies go (the Observer picks it).
+    with ns.observer("rsj") as obs:
+        report = obs.observe(ns.resource.code, [{"citizen_id": citizen_id(1), "name": "张三"}])
+    assert report.delivered == 1
