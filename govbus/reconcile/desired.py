@@ -45,6 +45,7 @@ from govbus.vocabulary.acls import Acl, consumer_acls, group_prefix_acls, princi
 from govbus.vocabulary.grants import Grant, granted_items
 from govbus.vocabulary.naming import (
     CATALOG_RELAY,
+    DEFAULT_OPERATOR,
     EVERYONE,
     NAMING,
     PLATFORM_USER_PREFIX,
@@ -56,6 +57,7 @@ from govbus.vocabulary.topology import (
     StreamApp,
     TopicSpec,
     dlq_topic_config,
+    quarantine_topic_spec,
     resource_topic_config,
     unknown_department,
 )
@@ -84,12 +86,14 @@ def desired_state(
     naming: Naming = NAMING,
     platform_apps: bool = True,
     stream_apps: Iterable[StreamApp] = (),
+    operator: str = DEFAULT_OPERATOR,
 ) -> DesiredState:
     """Topics, users and ACLs the catalog (and the grants valid at ``now``) call for.
 
     ``naming`` gives every name (tests pass a namespace of their own); with
     ``platform_apps=False`` the catalog relay's user, topic and ACLs are left out.
     ``stream_apps`` are the platform's stream apps to run (stream_apps/registry.py).
+    ``operator`` is the platform operator's department id (it reads the quarantine).
     """
     now = now or dt.datetime.now(dt.UTC)
     state = DesiredState()
@@ -188,6 +192,17 @@ def desired_state(
             producer_acls(EVERYONE, audit_topic) + consumer_acls(EVERYONE, audit_topic),
             "every department records and reads back its usage audit chain",
         )
+        quarantine = naming.quarantine_topic
+        state.topics.setdefault(quarantine, quarantine_topic_spec(partitions, replication))
+        state.add_acls(
+            producer_acls(EVERYONE, quarantine),
+            "every reader sets aside records it cannot use (article 26(4))",
+        )
+        if spec.department_by_id(operator) is not None:
+            state.add_acls(
+                consumer_acls(operator, quarantine),
+                "the platform operator reviews unusable records with their providers",
+            )
     return state
 
 

@@ -26,6 +26,12 @@ newer catalog than ours: the run stops with that fingerprint named (consumers up
 
 Usage is audited (audit.py): which records were handed to the application, per audit window.
 
+A record that is no usable record of the resource (bytes that are no Avro single object, a
+record of another resource) is set aside on ``govbus.quarantine`` with where, whose and why
+(govbus/vocabulary/quarantine.py), counted against its provider, and passed (its offset is
+committed): one bad record never stops a subscriber. If the quarantine write is refused the
+run stops at that record (nothing is skipped unrecorded).
+
 The consumer lag (``govbus_consumer_lag{group,topic,partition}``, govbus/vocabulary/metrics.py)
 is set for every assigned partition every ``lag_interval`` s and when ``run`` returns: the
 partition's high watermark minus the offset after the last record handed over (before the first,
@@ -47,8 +53,9 @@ from govbus.subscribe.status import StatusError, VerificationStatus
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
-from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.errors import GovbusError, UserError
 from govbus.vocabulary.grants import Grant, granted_items
+from govbus.vocabulary.quarantine import QuarantineEntry, send_quarantined
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, Purpose, Resource
 from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
@@ -87,6 +94,10 @@ def _arrived(consumer: Consumer, most: int) -> list[Message]:
 
 class SubscribeError(UserError, RuntimeError):
     """The subscription is refused or cannot go on; the message says why and what to do."""
+
+
+class _Unusable(GovbusError):
+    """The record is no usable record of the resource: quarantine it (the message: why)."""
 
 
 @dataclass(frozen=True)
@@ -343,6 +354,8 @@ class Subscriber:
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
+        self.quarantine_topic = naming.quarantine_topic
+        self.quarantined = 0  # records this subscriber set aside (all runs)
         self.status_topic = naming.status_topic(code) if verification_status else None
         self.lag_interval = lag_interval
 
@@ -388,7 +401,13 @@ class Subscriber:
                     if not self._check(msg):
                         continue
                     got = True
-                    record = self._record(msg)
+                    try:
+                        record = self._record(msg)
+                    except _Unusable as exc:
+                        self._quarantine(producer, msg, str(exc))
+                        done[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
+                        self.quarantined += 1
+                        continue
                     if status is not None:
                         record = replace(record, under_verification=status(record.key))
                     window.add(record.partition, record.offset)  # handed over: it counts as used
@@ -512,12 +531,28 @@ class Subscriber:
                 "(`govbus catalog import`) and subscribe again"
             ) from None
         except (ValueError, EOFError) as exc:
-            raise SubscribeError(f"{where}: not a valid record ({exc})") from None
+            raise _Unusable(f"not a valid record: {exc}") from None
         if decoded["resource_code"] != self.resource.code:
-            raise SubscribeError(
-                f"{where}: the record says it is resource {decoded['resource_code']}"
-            )
+            raise _Unusable(f"the record says it is resource {decoded['resource_code']}")
         return decoded
+
+    def _quarantine(self, producer: Any, msg: Message, reason: str) -> None:
+        entry = QuarantineEntry.of(
+            topic=self.topic,
+            partition=int(msg.partition() or 0),
+            offset=int(msg.offset() or 0),
+            provider=self.resource.provider,
+            resource=self.resource.code,
+            reader=self.department.id,
+            reason=reason,
+            key=msg.key(),
+            value=msg.value(),
+            headers=msg.headers(),
+        )
+        try:
+            send_quarantined(producer, self.quarantine_topic, entry)
+        except OSError as exc:
+            raise SubscribeError(f"resource {self.resource.code}: {exc}") from None
 
     def _commit(self, consumer: Consumer, done: dict[int, int]) -> None:
         if not done:

@@ -17,7 +17,8 @@
 - a department's SCRAM user (principal ``User:<id>``): the department id; its consumer groups
   are prefixed ``<id>.``;
 - platform topics: ``govbus.catalog`` (catalog events), ``govbus.share`` (share requests),
-  ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``;
+  ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``,
+  ``govbus.quarantine`` (records no reader can use, set aside with where and why);
 - platform apps' users and consumer groups: ``govbus-<app>`` (e.g. ``govbus-verifier``); their
   Faust-internal topics start with that id.
 
@@ -50,7 +51,10 @@ PROJECTOR = "projector"
 FRESHNESS = "freshness"
 
 RESOURCE_TOPIC_PREFIX = "gov."
-OBSERVATION_TOPIC_PREFIX = "verify.by."
+# Every verification topic starts "verify." (the reconciler manages the prefix, so the
+# per-resource "verify.<code>" topics of earlier versions show as drift to delete).
+VERIFY_PREFIX = "verify."
+OBSERVATION_TOPIC_PREFIX = VERIFY_PREFIX + "by."
 DISPUTE_TOPIC_PREFIX = "disputes."
 DISPUTE_ACTIONS_PREFIX = "disputes.actions."
 DLQ_TOPIC_PREFIX = "dlq."
@@ -134,6 +138,11 @@ class Naming:
     @property
     def audit_topic(self) -> str:
         return self.prefix + "govbus.audit"
+
+    @property
+    def quarantine_topic(self) -> str:
+        """Records on resource (or observation) topics no reader could use, set aside."""
+        return self.prefix + "govbus.quarantine"
 
     @property
     def violations_topic(self) -> str:

@@ -26,6 +26,9 @@ generated once; hex text): stable per record, so compaction and deletes work, an
 reversible by guessing ids (a plain hash of an 18-digit id is). Changing the secret re-keys
 every record: recreate the view topics then.
 
+A source record that is no usable record (not Avro, another resource's) is set aside on
+``govbus.quarantine`` (govbus/vocabulary/quarantine.py) and the app goes on.
+
 The app is stateless (no tables). Delivery is at least once: Faust flushes what the app sent
 before it commits the source offsets, and a replayed record yields the same view record.
 """
@@ -48,9 +51,15 @@ from govbus.vocabulary.config import Settings
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.metrics import REGISTRY
 from govbus.vocabulary.naming import EVERYONE, NAMING, PROJECTOR, Naming
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.secrets import ensure_secret
 from govbus.vocabulary.spec import CatalogSpec, Resource
-from govbus.vocabulary.topology import StreamApp, TopicSpec, resource_topic_config
+from govbus.vocabulary.topology import (
+    StreamApp,
+    TopicSpec,
+    quarantine_topic_spec,
+    resource_topic_config,
+)
 from stream_apps.projection.masking import mask_value
 from stream_apps.projection.views import (
     grant_item_sets,
@@ -115,6 +124,11 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
         for items in sets:
             view = naming.grant_view_topic(code, items)
             writes.append(view)  # the reconciler creates it with the grant (desired.py)
+    if reads:
+        writes.append(naming.quarantine_topic)
+        topics[naming.quarantine_topic] = quarantine_topic_spec(
+            context.partitions, context.replication
+        )
     return StreamApp(
         app_id=app_id,
         user=app_id,
@@ -271,6 +285,7 @@ def build(
     raw: Mapping[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(*projector.sources, **raw)
     outputs = {name: app.topic(name, **raw) for name in projector.views}
+    quarantine = app.topic(context.naming.quarantine_topic, **raw)
 
     @app.agent(source, name=f"{app_id}.project")
     async def project(stream: faust.StreamT[bytes]) -> None:
@@ -287,7 +302,17 @@ def build(
                     "unknown to this catalog; update the catalog and restart the worker"
                 ) from None
             except (ValueError, EOFError) as exc:
-                log.error("%s: %s is not a valid record, not projected: %s", app_id, where, exc)
+                resource = projector.routes[msg.topic][0].resource
+                entry = QuarantineEntry.of(
+                    topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                    provider=resource.provider, resource=resource.code, reader=app_id,
+                    reason=f"not a valid record: {exc}", key=msg.key, value=msg.value,
+                    headers=msg.headers,
+                )  # fmt: skip
+                # Acknowledged before the source offset is committed (awaited below).
+                await (await quarantine.send(key=entry.key, value=entry.to_json()))
+                entry.counted()
+                log.warning("%s: %s is not a valid record, quarantined: %s", app_id, where, exc)
                 continue
             for out in outs:
                 await outputs[out.topic].send(key=out.key, value=out.value, headers=out.headers)

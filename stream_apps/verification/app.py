@@ -17,6 +17,10 @@ Topics (named by the context's ``naming``, which namespaces them all):
   values, the latest copy of each holder and the open detected disputes (stream_apps/
   verification/rules.py documents it). Its changelog restores it after a restart.
 
+A record that cannot be used (not Avro or not JSON, another resource's, a holder claimed that
+is not the topic's) is set aside on ``govbus.quarantine`` (govbus/vocabulary/quarantine.py),
+counted against whoever wrote it (the provider, or the holder), and the batch goes on.
+
 Each batch of events is folded through ``Verifier``; the batch's actions are sent and
 *acknowledged* before the table is written, so a crash can only repeat an action (same
 dispute id: the dispute app deduplicates), never record a dispute as open that was not sent.
@@ -40,10 +44,12 @@ from govbus.vocabulary import wire
 from govbus.vocabulary.acls import producer_acls
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import VERIFIER
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec
 from govbus.vocabulary.topology import (
     StreamApp,
     TopicSpec,
+    quarantine_topic_spec,
     unknown_department,
 )
 from stream_apps.registry import DEFAULT_CONTEXT, AppContext
@@ -102,12 +108,13 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
         {"cleanup.policy": "delete", "retention.ms": "-1"},
         "disputes the verification app detects and settles; kept as the audit trail",
     )
+    topics[naming.quarantine_topic] = quarantine_topic_spec(partitions, replication)
     return StreamApp(
         app_id=app_id,
         user=app_id,
         purpose="multi-source verification: compares holders' copies with the provider's record",
         reads=tuple(reads),
-        writes=(actions,),
+        writes=(actions, naming.quarantine_topic),
         tables=(TABLE,),
         topics=topics,
         acls=acls,
@@ -125,6 +132,7 @@ class _Worker:
         actions: Any,
         clock: Callable[[], dt.datetime],
         context: AppContext,
+        quarantine: Any = None,
     ) -> None:
         self.verifier = Verifier(spec, clock=clock, naming=context.naming)
         self.schemas = wire.SchemaCatalog.build(spec)
@@ -132,6 +140,8 @@ class _Worker:
         self.table = table
         self.actions = actions
         self.clock = clock
+        self.quarantine = quarantine  # the quarantine topic (Faust), None in unit tests
+        self.app_id = context.naming.app_user(VERIFIER)
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         staged: dict[str, tuple[int, State | None]] = {}
@@ -158,12 +168,13 @@ class _Worker:
             except (ValueError, KeyError, TypeError, EOFError) as exc:
                 metrics.REJECTED_EVENTS.labels(msg.topic).inc()
                 LOG.warning(
-                    "skipped %s partition %s offset %s: %s",
+                    "quarantined %s partition %s offset %s: %s",
                     msg.topic,
                     msg.partition,
                     msg.offset,
                     exc,
                 )
+                await self._quarantine(msg, kind, code, exc)
                 continue
             staged[skey] = (msg.partition, outcome.state)
             actions += outcome.actions
@@ -183,6 +194,23 @@ class _Worker:
                 key_serializer="json",
                 value_serializer="json" if state is not None else "raw",
             )
+
+    async def _quarantine(self, msg: Any, kind: str, code: str, exc: Exception) -> None:
+        """Set the record aside, acknowledged before the batch's offsets can be committed."""
+        if self.quarantine is None:
+            return
+        if kind == "auth":
+            provider, resource = self.verifier.plans[code].resource.provider, code
+        else:
+            provider, resource = code, ""  # a holder's topic: the holder wrote it
+        reason = f"{type(exc).__name__}: {exc}"
+        entry = QuarantineEntry.of(
+            topic=msg.topic, partition=msg.partition, offset=msg.offset, provider=provider,
+            resource=resource, reader=self.app_id, reason=reason, key=msg.key, value=msg.value,
+            headers=msg.headers,
+        )  # fmt: skip
+        await (await self.quarantine.send(key=entry.key, value=entry.to_json()))
+        entry.counted()
 
     async def _send(self, actions: list[dict[str, Any]]) -> None:
         futures = []
@@ -278,7 +306,8 @@ def build(
     source = app.topic(*routes, key_serializer="raw", value_serializer="raw")
     actions = app.topic(app_spec.writes[0], key_serializer="raw", value_serializer="raw")
     now = clock or (lambda: dt.datetime.now(dt.UTC))
-    worker = _Worker(spec, routes, table, actions, now, context)
+    quarantine = app.topic(naming.quarantine_topic, key_serializer="raw", value_serializer="raw")
+    worker = _Worker(spec, routes, table, actions, now, context, quarantine)
 
     @app.agent(source, name=f"{app_spec.app_id}.verify")
     async def verify(stream: faust.StreamT[bytes]) -> None:

@@ -12,13 +12,15 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import Consumer, KafkaError
 
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
+from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.acls import consumer_acls, producer_acls
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
 from govbus.vocabulary.topology import TopicSpec
 from producers.publisher import Publisher
@@ -26,7 +28,7 @@ from stream_apps.projection import app as projection
 from stream_apps.registry import AppContext
 from tests.factories import person_resource
 from tests.integration.faust_inprocess import InProcessWorker
-from tests.integration.fixtures import Exchange, citizen_id
+from tests.integration.fixtures import Exchange, citizen_id, poll_messages, produce_one
 
 pytestmark = pytest.mark.kafka
 
@@ -290,3 +292,28 @@ def test_a_grant_for_two_items_reads_only_them_from_its_projection_enforced_by_t
     assert result is not None
     refused = _refusal(exchange, reader.id, projection_topic)
     assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_projector_quarantines_a_record_that_is_no_record_and_goes_on(
+    exchange: Exchange,
+) -> None:
+    producer = exchange.producer(exchange.id("rsj"))  # the provider's own client, not the SDK
+    produce_one(producer, source(exchange), b"\x00not avro", key=b"junk")
+    with Publisher(exchange.session(exchange.id("rsj"), catalog_version=1)) as publisher:
+        assert publisher.publish(exchange.resource.code, [
+            {"citizen_id": citizen_id(9), "citizen_name": "李四", "phone": None,
+             "employment_status": "创业", "subsidy": None, "registered_on": None},
+        ]).delivered == 1  # fmt: skip
+    with worker(exchange):
+        got = _read_view(exchange, want=1)
+        reader = Consumer({**kafka_clients.admin_config(exchange.settings),
+                           "group.id": f"q-{uuid.uuid4().hex[:6]}",
+                           "auto.offset.reset": "earliest"})  # fmt: skip
+        try:
+            [msg] = poll_messages(reader, exchange.naming.quarantine_topic, 1, 60)
+        finally:
+            reader.close()
+    assert got[0].value and got[0].value["employment_status"] == "创业"
+    entry = QuarantineEntry.from_json(msg.value())
+    assert (entry.topic, entry.reader) == (source(exchange), app_id(exchange))
+    assert entry.provider == exchange.dept("rsj").code and "not a valid record" in entry.reason

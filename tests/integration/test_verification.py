@@ -36,6 +36,7 @@ from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
@@ -47,7 +48,13 @@ from stream_apps.verification.rules import dispute_id
 from tests.conftest import REPO
 from tests.factories import person_resource
 from tests.integration.faust_inprocess import InProcessWorker
-from tests.integration.fixtures import Exchange, Namespace, stop_process
+from tests.integration.fixtures import (
+    Exchange,
+    Namespace,
+    poll_messages,
+    produce_one,
+    stop_process,
+)
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 3
@@ -461,3 +468,35 @@ def test_a_holder_writes_only_its_own_observation_topic(ns: VerifierExchange) ->
     with ns.observer("rsj") as obs:
         report = obs.observe(ns.resource.code, [{"citizen_id": citizen_id(1), "name": "张三"}])
     assert report.delivered == 1
+
+
+def test_unusable_records_and_forged_holders_are_quarantined_and_checking_goes_on(
+    ns: VerifierExchange,
+) -> None:
+    """Issue 11 (3, 7): junk on the resource topic and a copy on 民政局's topic that claims to be
+    人社局's are set aside with who wrote them; the next good copy is still checked."""
+    mzj, rsj = ns.dept("mzj"), ns.dept("rsj")
+    gaj_producer = ns.producer(ns.dept("gaj").id)
+    produce_one(gaj_producer, ns.naming.resource_topic(ns.resource.code), b"junk", b"k1")
+    forged = json.dumps({"holder": rsj.code, "resource_code": ns.resource.code,
+                         "values": {"name": "x"}}).encode()  # fmt: skip
+    produce_one(ns.producer(mzj.id), ns.naming.holder_observation_topic(mzj.id), forged,
+                citizen_id(1).encode())  # fmt: skip
+    ns.start_worker("worker")
+    with ns.publisher() as pub, ns.observer("mzj") as obs:
+        pub.publish(ns.resource.code, [record(1)])
+        obs.observe(ns.resource.code, [copy(1, name="李四")])
+        ns.wait_processed()
+    reader = ns.admin_consumer(f"t{ns.sfx}-q")
+    try:
+        entries = [QuarantineEntry.from_json(m.value())
+                   for m in poll_messages(reader, ns.naming.quarantine_topic, 2, 30)]  # fmt: skip
+    finally:
+        reader.close()
+    by_topic = {e.topic: e for e in entries}
+    junk = by_topic[ns.naming.resource_topic(ns.resource.code)]
+    assert (junk.provider, junk.reader) == (ns.dept("gaj").code, ns.app.app_id)
+    claim = by_topic[ns.naming.holder_observation_topic(mzj.id)]
+    assert claim.provider == mzj.code and f"says holder {rsj.code}" in claim.reason
+    detected = [a for a in ns.actions() if a["action"] == "detect"]
+    assert [(a["key"], a["observed"]["holder"]) for a in detected] == [(citizen_id(1), mzj.code)]

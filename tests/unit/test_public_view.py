@@ -67,10 +67,12 @@ def test_the_sample_catalog_has_masked_public_views() -> None:
     masks = {i.mask for r in viewed for i in r.items if i.shareable_to_all}
     assert {"citizen-id", "name"} <= masks
     needs = projection.needs(spec)
-    assert set(needs.writes) == {NAMING.public_view_topic(r.code) for r in viewed}
+    views = {NAMING.public_view_topic(r.code) for r in viewed}
+    # Its views, and the quarantine for records it cannot use.
+    assert set(needs.writes) == views | {NAMING.quarantine_topic}
     assert set(needs.reads) == {NAMING.resource_topic(r.code) for r in viewed}
     # Every view is readable by every department (User:*), and by nobody else's grant.
-    assert {a.resource_name for a in needs.acls if a.principal == "User:*"} == set(needs.writes)
+    assert {a.resource_name for a in needs.acls if a.principal == "User:*"} == views
 
 
 def test_key_is_public_only_when_every_key_item_is_shown_unmasked() -> None:

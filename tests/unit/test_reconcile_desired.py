@@ -182,8 +182,9 @@ def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
     # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
     # unconditional); per department its group prefix and three dead-letter bindings; the
     # relay's two on each of the catalog and share topics, plus three User:* bindings on the
-    # audit topic. Nothing is multiplied by the number of departments.
-    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3
+    # audit topic and two on the quarantine (WRITE, DESCRIBE). Nothing is multiplied by the
+    # number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 2
     naive = 500 * unconditional * 2
     assert len(state.acls) < naive / 10
 
@@ -281,3 +282,15 @@ def test_revoked_or_expired_item_grants_leave_no_projection_binding(sample: Cata
     gone = desired_state(sample, [Grant(consumer.code, resource.code, items=("gone",))], now=NOW)
     assert not [a for a in gone.acls if a.principal == f"User:{consumer.id}" and
                 a.resource_name.startswith(NAMING.resource_topic(resource.code))]  # fmt: skip
+
+
+def test_every_reader_writes_the_quarantine_and_only_the_operator_reads_it(
+    sample: CatalogSpec,
+) -> None:
+    state = desired_state(sample, now=NOW)
+    topic = NAMING.quarantine_topic
+    assert state.topics[topic].config["cleanup.policy"] == "compact"
+    assert topic_acls(state, topic) == {
+        ("User:*", WRITE), ("User:*", DESCRIBE), ("User:cz-dsjj", READ),
+        ("User:cz-dsjj", DESCRIBE),
+    }  # fmt: skip
