@@ -41,14 +41,26 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
-from govbus.vocabulary.acls import Acl, consumer_acls, group_prefix_acls, principal, producer_acls
+from govbus.vocabulary.acls import (
+    Acl,
+    consumer_acls,
+    deny_acls,
+    group_prefix_acls,
+    principal,
+    producer_acls,
+)
 from govbus.vocabulary.grants import Grant, granted_items
 from govbus.vocabulary.naming import (
+    AUDITOR,
     CATALOG_RELAY,
     DEFAULT_OPERATOR,
+    DISPUTE_TOPIC_PREFIX,
+    DLQ_TOPIC_PREFIX,
     EVERYONE,
     NAMING,
     PLATFORM_USER_PREFIX,
+    RESOURCE_TOPIC_PREFIX,
+    VERIFY_PREFIX,
     Naming,
 )
 from govbus.vocabulary.spec import CatalogSpec, Department, Resource
@@ -203,7 +215,60 @@ def desired_state(
                 consumer_acls(operator, quarantine),
                 "the platform operator reviews unusable records with their providers",
             )
+        access = naming.access_topic
+        state.topics[access] = TopicSpec.kept_forever(
+            partitions,
+            replication,
+            "broker-side access evidence: who read which topic when, from the authorizer's log",
+        )
+        _auditor(state, naming)
     return state
+
+
+def _auditor(state: DesiredState, naming: Naming) -> None:
+    """The audit office (审计机关, article 24): READ on the usage audit, the access evidence
+    and the violations, in groups of its own, and nothing else.
+
+    ``User:*`` opens some topics to every principal (unconditional resources, public views,
+    WRITE on the audit and quarantine topics): DENY bindings, which win over every ALLOW,
+    keep the auditor from them: no WRITE anywhere, no READ or DESCRIBE under the resource,
+    dead-letter, verification, dispute and platform-app prefixes and on the other platform
+    topics.
+    """
+    auditor = naming.app_user(AUDITOR)
+    state.users[auditor] = (
+        "the audit office (审计机关, article 24): reads the usage audit, the access evidence "
+        "and the violations, nothing else"
+    )
+    reason = "the audit office reads the audit trails (article 24)"
+    for topic in (naming.audit_topic, naming.access_topic, naming.violations_topic):
+        state.add_acls(consumer_acls(auditor, topic), reason)
+    state.add_acls(group_prefix_acls(auditor, auditor + "."), f"{reason}, in its own groups")
+    read_only = "the audit office only reads (article 24): no write, whatever User:* allows"
+    state.add_acls(
+        deny_acls(auditor, ResourceType.TOPIC, "*", ResourcePatternType.LITERAL,
+                  (AclOperation.WRITE,)),
+        read_only,
+    )  # fmt: skip
+    kept_from = "the audit office reads the audit trails only, whatever User:* allows"
+    ops = (AclOperation.READ, AclOperation.DESCRIBE)
+    for part in (RESOURCE_TOPIC_PREFIX, DLQ_TOPIC_PREFIX, VERIFY_PREFIX, DISPUTE_TOPIC_PREFIX):
+        state.add_acls(
+            deny_acls(auditor, ResourceType.TOPIC, naming.prefix + part,
+                      ResourcePatternType.PREFIXED, ops),
+            kept_from,
+        )  # fmt: skip
+    state.add_acls(
+        deny_acls(auditor, ResourceType.TOPIC, naming.platform_user_prefix,
+                  ResourcePatternType.PREFIXED, ops),
+        kept_from,
+    )  # fmt: skip
+    for topic in (naming.catalog_topic, naming.share_topic, naming.freshness_topic,
+                  naming.quarantine_topic):  # fmt: skip
+        state.add_acls(
+            deny_acls(auditor, ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, ops),
+            kept_from,
+        )
 
 
 def _stream_app(state: DesiredState, app: StreamApp, partitions: int, replication: int) -> None:

@@ -208,7 +208,10 @@ def acl_text(acl: Acl) -> str:
     """``ALLOW User:cz-gaj WRITE topic gov.10101...`` (``group cz-gaj.* (prefixed)``)."""
     prefixed = acl.pattern == ResourcePatternType.PREFIXED
     name = acl.resource_name + ("* (prefixed)" if prefixed else "")
-    return f"ALLOW {acl.principal} {acl.operation.name} {acl.resource_type.name.lower()} {name}"
+    return (
+        f"{acl.permission.name} {acl.principal} {acl.operation.name} "
+        f"{acl.resource_type.name.lower()} {name}"
+    )
 
 
 # --- reading the broker ----------------------------------------------------------------------

@@ -18,7 +18,9 @@
   are prefixed ``<id>.``;
 - platform topics: ``govbus.catalog`` (catalog events), ``govbus.share`` (share requests),
   ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``,
-  ``govbus.quarantine`` (records no reader can use, set aside with where and why);
+  ``govbus.quarantine`` (records no reader can use, set aside with where and why),
+  ``govbus.access`` (broker-side access evidence: who read which topic);
+- the auditor (审计机关, article 24): user ``govbus-auditor``, groups ``govbus-auditor.*``;
 - platform apps' users and consumer groups: ``govbus-<app>`` (e.g. ``govbus-verifier``); their
   Faust-internal topics start with that id.
 
@@ -49,6 +51,8 @@ VERIFIER = "verifier"
 DISPUTES = "disputes"
 PROJECTOR = "projector"
 FRESHNESS = "freshness"
+# The audit office's principal (审计机关, article 24): reads the audit trails, nothing else.
+AUDITOR = "auditor"
 
 RESOURCE_TOPIC_PREFIX = "gov."
 # Every verification topic starts "verify." (the reconciler manages the prefix, so the
@@ -143,6 +147,11 @@ class Naming:
     def quarantine_topic(self) -> str:
         """Records on resource (or observation) topics no reader could use, set aside."""
         return self.prefix + "govbus.quarantine"
+
+    @property
+    def access_topic(self) -> str:
+        """Broker-side access evidence: who read which topic, from the authorizer's log."""
+        return self.prefix + "govbus.access"
 
     @property
     def violations_topic(self) -> str:

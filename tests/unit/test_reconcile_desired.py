@@ -7,7 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
+from confluent_kafka.admin import (
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
@@ -32,7 +37,9 @@ def topic_acls(state: DesiredState, topic: str) -> set[tuple[str, AclOperation]]
     return {
         (a.principal, a.operation)
         for a in state.acls
-        if a.resource_type == ResourceType.TOPIC and a.resource_name == topic
+        if a.resource_type == ResourceType.TOPIC
+        and a.resource_name == topic
+        and a.permission == AclPermissionType.ALLOW
     }
 
 
@@ -182,9 +189,10 @@ def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
     # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
     # unconditional); per department its group prefix and three dead-letter bindings; the
     # relay's two on each of the catalog and share topics, plus three User:* bindings on the
-    # audit topic and two on the quarantine (WRITE, DESCRIBE). Nothing is multiplied by the
-    # number of departments.
-    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 2
+    # audit topic, two on the quarantine (WRITE, DESCRIBE) and the auditor's 26 (READ and
+    # DESCRIBE on three topics, its groups, one DENY WRITE, eight DENY prefixes and eight DENY
+    # platform topics). Nothing is multiplied by the number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 2 + 26
     naive = 500 * unconditional * 2
     assert len(state.acls) < naive / 10
 
@@ -294,3 +302,31 @@ def test_every_reader_writes_the_quarantine_and_only_the_operator_reads_it(
         ("User:*", WRITE), ("User:*", DESCRIBE), ("User:cz-dsjj", READ),
         ("User:cz-dsjj", DESCRIBE),
     }  # fmt: skip
+
+
+def test_the_auditor_reads_the_audit_trails_and_nothing_else(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    auditor = "User:govbus-auditor"
+    assert "govbus-auditor" in state.users
+    mine = {a for a in state.acls if a.principal == auditor}
+    topics = {a for a in mine if a.resource_type == ResourceType.TOPIC}
+    allowed = {
+        (a.resource_name, a.operation) for a in topics if a.permission == AclPermissionType.ALLOW
+    }
+    assert allowed == {
+        (t, op) for t in ("govbus.audit", "govbus.access", "govbus.violations")
+        for op in (READ, DESCRIBE)
+    }  # fmt: skip
+    denied = {(a.resource_name, a.pattern, a.operation) for a in mine
+              if a.permission == AclPermissionType.DENY}  # fmt: skip
+    assert ("*", ResourcePatternType.LITERAL, WRITE) in denied
+    # Every User:* READ the catalog opens (unconditional resources, public views) is denied to
+    # it by a prefix, and no DENY touches the three topics it reads.
+    everyone_reads = {a.resource_name for a in state.acls
+                      if a.principal == "User:*" and a.operation == READ}  # fmt: skip
+    prefixes = [n for n, p, op in denied if p == ResourcePatternType.PREFIXED and op == READ]
+    literal = {n for n, p, op in denied if p == ResourcePatternType.LITERAL and op == READ}
+    for topic in everyone_reads - {"govbus.audit"}:
+        assert topic in literal or any(topic.startswith(p) for p in prefixes), topic
+    for topic in ("govbus.audit", "govbus.access", "govbus.violations"):
+        assert topic not in literal and not any(topic.startswith(p) for p in prefixes)
