@@ -9,6 +9,14 @@ CLUSTER_ACTION, so brokers cannot register. Instead of making ANONYMOUS a super 
 reaches the port would be), the controller listener uses SASL/PLAIN with a dedicated
 ``controller`` principal whose secret only the nodes know. (SCRAM cannot be used there: its
 credentials live in the metadata log the controllers serve.)
+
+TLS on every listener (article 22; issue 11): the client listener ``BROKER`` is SASL_SSL
+(SCRAM), the controller listener SASL_SSL (PLAIN); PLAINTEXT and SASL_PLAINTEXT are not offered
+at all. Both present the brokers' certificate from one PEM keystore (govbus/broker/tls.py) and
+trust the platform CA; the brokers, as clients of each other and of the controllers, check the
+host name (Kafka's default ``https`` identification). The keystore is set per listener
+(``listener.name.<listener>.ssl.keystore.location``) so a running broker reloads its client
+listener's certificate when that key is set again (``LocalCluster.reload_tls``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from pathlib import Path
 from govbus.vocabulary.kafka import NodeAddress
 from govbus.vocabulary.naming import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
 
-BROKER_LISTENER = "SASL_PLAINTEXT"
+BROKER_LISTENER = "BROKER"
+BROKER_PROTOCOL = "SASL_SSL"
+CONTROLLER_PROTOCOL = "SASL_SSL"
 CONTROLLER_LISTENER = "CONTROLLER"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -50,14 +60,34 @@ def _jaas(module: str, username: str, password: str, extra: str = "") -> str:
     return f'{module} required username="{username}" password="{password}"{extra};'
 
 
+def tls_settings(tls_dir: Path) -> dict[str, str]:
+    """The TLS keys of both listeners: the PEM keystore and truststore in ``tls_dir``."""
+    keystore, truststore = str(tls_dir / "broker.pem"), str(tls_dir / "ca.pem")
+    out = {"ssl.truststore.type": "PEM", "ssl.truststore.location": truststore}
+    for listener in (BROKER_LISTENER, CONTROLLER_LISTENER):
+        prefix = f"listener.name.{listener.lower()}."
+        out[prefix + "ssl.keystore.type"] = "PEM"
+        out[prefix + "ssl.keystore.location"] = keystore
+        out[prefix + "ssl.truststore.type"] = "PEM"
+        out[prefix + "ssl.truststore.location"] = truststore
+    return out
+
+
+def keystore_key(listener: str = BROKER_LISTENER) -> str:
+    """The listener-prefixed keystore setting; setting it again reloads the certificate."""
+    return f"listener.name.{listener.lower()}.ssl.keystore.location"
+
+
 def render(
     node: NodeAddress,
     cluster: list[NodeAddress],
     data_dir: Path,
     admin_password: str,
     controller_password: str,
+    tls_dir: Path,
 ) -> dict[str, str]:
-    """The full server.properties of one combined broker+controller node."""
+    """The full server.properties of one combined broker+controller node (TLS from
+    ``tls_dir``: govbus/broker/tls.py's ``ca.pem`` and ``broker.pem``)."""
     n = len(cluster)
     replication = "3" if n >= 3 else "1"
     min_isr = "2" if n >= 3 else "1"
@@ -75,11 +105,12 @@ def render(
         "controller.listener.names": CONTROLLER_LISTENER,
         "inter.broker.listener.name": BROKER_LISTENER,
         "listener.security.protocol.map": (
-            f"{CONTROLLER_LISTENER}:SASL_PLAINTEXT,{BROKER_LISTENER}:SASL_PLAINTEXT"
+            f"{CONTROLLER_LISTENER}:{CONTROLLER_PROTOCOL},{BROKER_LISTENER}:{BROKER_PROTOCOL}"
         ),
         **SECURITY_SETTINGS,
-        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": SCRAM_MECHANISM,
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": _jaas(
+        **tls_settings(tls_dir),
+        "listener.name.broker.sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "listener.name.broker.scram-sha-512.sasl.jaas.config": _jaas(
             "org.apache.kafka.common.security.scram.ScramLoginModule",
             ADMIN_PRINCIPAL,
             admin_password,
