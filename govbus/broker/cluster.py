@@ -156,7 +156,12 @@ class LocalCluster:
             (node / "server.properties").write_text(properties.to_text(props), encoding="utf-8")
             os.chmod(node / "server.properties", 0o600)
             (node / "log4j2.properties").write_text(
-                properties.LOG4J2_TEMPLATE.format(log=node / "server.log"), encoding="utf-8"
+                properties.LOG4J2_TEMPLATE.format(
+                    log=node / "server.log",
+                    access=node / properties.ACCESS_LOG,
+                    access_regex=properties.ACCESS_REGEX,
+                ),
+                encoding="utf-8",
             )
 
     def _format(self, classpath: Classpath, nodes: int) -> None:
@@ -386,6 +391,10 @@ class LocalCluster:
         """Stop and delete the cluster's data (secrets are kept)."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def access_logs(self) -> list[Path]:
+        """Every node's access log (allowed topic READs by Fetch, govbus.broker.access)."""
+        return [self.node_dir(a.node_id) / properties.ACCESS_LOG for a in self.addresses()]
 
     def log_tail(self, node_id: int, lines: int = 20) -> str:
         path = self.node_dir(node_id) / "server.log"

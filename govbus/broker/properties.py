@@ -157,8 +157,35 @@ appender.file.policies.size.type = SizeBasedTriggeringPolicy
 appender.file.policies.size.size = 50MB
 appender.file.strategy.type = DefaultRolloverStrategy
 appender.file.strategy.max = 3
+appender.access.type = RollingFile
+appender.access.name = ACCESS
+appender.access.fileName = {access}
+appender.access.filePattern = {access}.%i
+appender.access.layout.type = PatternLayout
+appender.access.layout.pattern = %d{{yyyy-MM-dd'T'HH:mm:ss.SSSXXX}} %m%n
+appender.access.policies.type = Policies
+appender.access.policies.size.type = SizeBasedTriggeringPolicy
+appender.access.policies.size.size = 50MB
+appender.access.strategy.type = DefaultRolloverStrategy
+appender.access.strategy.max = 5
+appender.access.filter.reads.type = RegexFilter
+appender.access.filter.reads.regex = {access_regex}
+appender.access.filter.reads.onMatch = ACCEPT
+appender.access.filter.reads.onMismatch = DENY
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = FILE
 logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = INFO
+logger.authorizer.level = DEBUG
+logger.authorizer.additivity = false
+logger.authorizer.appenderRef.file.ref = FILE
+logger.authorizer.appenderRef.file.level = INFO
+logger.authorizer.appenderRef.access.ref = ACCESS
 """
+
+ACCESS_REGEX = ".*is Allowed operation = READ .* on resource = Topic:.* for request = Fetch .*"
+
+# Broker-side access evidence (issue 11): the authorizer logs every allowed READ at DEBUG (a
+# Fetch authorizes READ on each topic it reads); the ACCESS appender keeps only allowed Fetch
+# READs on topics, in access.log beside server.log, with an ISO-8601 time. Denials stay in
+# server.log at INFO as before. govbus.broker.access reads access.log.
+ACCESS_LOG = "access.log"

@@ -72,6 +72,7 @@ from govbus.vocabulary.topology import (
     quarantine_topic_spec,
     resource_topic_config,
     unknown_department,
+    violations_topic_spec,
 )
 
 
@@ -220,6 +221,11 @@ def desired_state(
             partitions,
             replication,
             "broker-side access evidence: who read which topic when, from the authorizer's log",
+        )
+        # Article 26 violations: the access evidence check writes its candidates there (the
+        # disputes and freshness apps declare the same topic).
+        state.topics.setdefault(
+            naming.violations_topic, violations_topic_spec(partitions, replication)
         )
         _auditor(state, naming)
     return state

@@ -294,7 +294,15 @@ def read_audit(
 
     Reads with the admin's credentials, without a consumer group (nothing is committed).
     """
-    topic = naming.audit_topic
+    out = _events(read_all(settings, naming.audit_topic))
+    if department is not None:
+        out = [(o, e) for o, e in out if e.department == department]
+    return out
+
+
+def read_all(settings: Settings, topic: str) -> list[Any]:
+    """Every message of ``topic`` as it is now, partition by partition, read with the admin's
+    credentials without a consumer group (nothing is committed)."""
     consumer = kafka_clients.consumer(
         settings,
         settings.admin_username,
@@ -303,12 +311,10 @@ def read_audit(
         **{"enable.partition.eof": True},
     )
     try:
-        out: list[tuple[int, AuditEvent]] = []
+        out: list[Any] = []
         for partition in _partitions(consumer, topic):
             low, high = _watermarks(consumer, topic, partition)
-            out.extend(_events(_read_range(consumer, topic, partition, low, high)))
+            out.extend(_read_range(consumer, topic, partition, low, high))
     finally:
         consumer.close()
-    if department is not None:
-        out = [(o, e) for o, e in out if e.department == department]
     return out

@@ -24,7 +24,9 @@ fingerprint among the current and earlier catalog versions) as writer, so produc
 write an older version of the resource. A fingerprint we do not know means the producer uses a
 newer catalog than ours: the run stops with that fingerprint named (consumers upgrade first).
 
-Usage is audited (audit.py): which records were handed to the application, per audit window.
+Usage is audited (audit.py): which records were handed to the application, per audit window,
+and at least one event per run (a session that got no record too), so every read session the
+broker sees (govbus.subscribe.evidence) has its declared purpose.
 
 A record that is no usable record of the resource (bytes that are no Avro single object, a
 record of another resource) is set aside on ``govbus.quarantine`` with where, whose and why
@@ -381,6 +383,7 @@ class Subscriber:
         if self._head is None:
             self._head = self._read_head(consumer)
         window = _Window()
+        audited_before = len(self.audit_events)
         done: dict[int, int] = {}  # partition -> next offset to commit
         pending = 0
         handled = 0
@@ -439,7 +442,9 @@ class Subscriber:
             try:
                 self._commit(consumer, done)
                 self._record_lag(consumer, done)
-                if window.count:
+                # Every read session is audited, even one that got no record: the broker's
+                # access evidence (govbus.subscribe.evidence) sees its fetches either way.
+                if window.count or len(self.audit_events) == audited_before:
                     self._audit(producer, window)
             finally:
                 consumer.close()
