@@ -83,8 +83,11 @@ def _port_open(port: int) -> bool:
 
 
 class LocalCluster:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, bench_plaintext_port: int | None = None) -> None:
+        """``bench_plaintext_port``: benchmarks/tls_bench.py's extra SASL_PLAINTEXT listener
+        (never set by the CLI: govbus offers TLS only)."""
         self.settings = settings
+        self.bench_plaintext_port = bench_plaintext_port
         self.root = settings.state_dir / "broker"
         self.meta_path = local_cluster_file(settings)
 
@@ -151,8 +154,9 @@ class LocalCluster:
             node = self.node_dir(addr.node_id)
             node.mkdir(parents=True, exist_ok=True)
             props = properties.render(
-                addr, cluster, node / "data", admin_password, controller_password, tls.directory
-            )
+                addr, cluster, node / "data", admin_password, controller_password, tls.directory,
+                self.bench_plaintext_port,
+            )  # fmt: skip
             (node / "server.properties").write_text(properties.to_text(props), encoding="utf-8")
             os.chmod(node / "server.properties", 0o600)
             (node / "log4j2.properties").write_text(

@@ -85,6 +85,7 @@ def render(
     admin_password: str,
     controller_password: str,
     tls_dir: Path,
+    bench_plaintext_port: int | None = None,
 ) -> dict[str, str]:
     """The full server.properties of one combined broker+controller node (TLS from
     ``tls_dir``: govbus/broker/tls.py's ``ca.pem`` and ``broker.pem``)."""
@@ -92,7 +93,7 @@ def render(
     replication = "3" if n >= 3 else "1"
     min_isr = "2" if n >= 3 else "1"
     voters = ",".join(f"{a.node_id}@127.0.0.1:{a.controller_port}" for a in cluster)
-    props = {
+    props: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         # Static quorum: the same voter set for one or three nodes, no dynamic membership.
@@ -137,7 +138,24 @@ def render(
         "group.initial.rebalance.delay.ms": "0",
         **METADATA_SNAPSHOT_SETTINGS,
     }
+    if bench_plaintext_port is not None:
+        _bench_listener(props, bench_plaintext_port, admin_password)
     return props
+
+
+BENCH_LISTENER = "BENCH"
+
+
+def _bench_listener(props: dict[str, str], port: int, admin_password: str) -> None:
+    """benchmarks/tls_bench.py only (never the CLI): one extra SASL_PLAINTEXT listener, so TLS
+    and no TLS are measured on the same broker in the same run."""
+    props["listeners"] += f",{BENCH_LISTENER}://127.0.0.1:{port}"
+    props["advertised.listeners"] += f",{BENCH_LISTENER}://127.0.0.1:{port}"
+    props["listener.security.protocol.map"] += f",{BENCH_LISTENER}:SASL_PLAINTEXT"
+    props["listener.name.bench.sasl.enabled.mechanisms"] = SCRAM_MECHANISM
+    props["listener.name.bench.scram-sha-512.sasl.jaas.config"] = _jaas(
+        "org.apache.kafka.common.security.scram.ScramLoginModule", ADMIN_PRINCIPAL, admin_password
+    )
 
 
 def to_text(props: dict[str, str]) -> str:
