@@ -25,6 +25,7 @@ from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
+from govbus.demo import supervision as demo_supervision
 from govbus.reconcile.plan import apply
 from govbus.reconcile.planner import plan_for
 from govbus.vocabulary import acls
@@ -219,5 +220,8 @@ def run(settings: Settings, out: Printer = print) -> None:
     reconcile_story(settings, out)
     exchange_story(settings, out)
     demo_console.run(settings, out)
+    with CatalogStore.opened(settings) as store:
+        spec = store.current()
+    demo_supervision.run(settings, spec, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

@@ -18,6 +18,7 @@
   are prefixed ``<id>.``;
 - platform topics: ``govbus.catalog`` (catalog events), ``govbus.share`` (share requests),
   ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``,
+  ``govbus.supervision`` (the violation ledger's events: recorded, notified, answered, closed),
   ``govbus.quarantine`` (records no reader can use, set aside with where and why),
   ``govbus.access`` (broker-side access evidence: who read which topic);
 - the auditor (审计机关, article 24): user ``govbus-auditor``, groups ``govbus-auditor.*``;
@@ -160,6 +161,10 @@ class Naming:
     @property
     def freshness_topic(self) -> str:
         return self.prefix + "govbus.freshness"
+
+    @property
+    def supervision_topic(self) -> str:
+        return self.prefix + "govbus.supervision"
 
     def app_user(self, app: str) -> str:
         """The SCRAM user, consumer group and Faust app id of platform app ``app``."""

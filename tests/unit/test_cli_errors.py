@@ -212,6 +212,36 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ],
     ("demo",): [case("demo", "broker_port", env=CONFIG_ERROR)],
     ("exporter",): [case("exporter --port x", "argument --port: invalid int")],
+    ("violations", "list"): [
+        case("violations list --kind 26(9)", "kinds of article 26"),
+        case("violations list --department nosuch", "unknown department 'nosuch'"),
+    ],
+    ("violations", "show"): [case("violations show 99", "no violation 99")],
+    ("violations", "notify"): [
+        case("violations notify 99 --actor cz-gaj --note n", "only the operator"),
+        case("violations notify 1 --actor cz-dsjj --workdays 0 --note note", "1..60"),
+    ],
+    ("violations", "respond"): [
+        case("violations respond 99 --actor cz-gaj --text done", "no violation 99")
+    ],
+    ("violations", "close"): [
+        case("violations close 99 --actor cz-dsjj --reason ' '", "the reason must say")
+    ],
+    ("violations", "escalate"): [
+        case("violations escalate --actor cz-dsjj", "give a violation ID, or --overdue")
+    ],
+    ("violations", "record"): [
+        case("violations record --department cz-gaj --reason x --actor cz-dsjj", "reason must say")
+    ],
+    ("violations", "detect"): [
+        case("violations detect --dead-letter-threshold 2", "not a fraction in [0, 1)")
+    ],
+    ("violations", "relay"): [case("violations relay", "broker_port", env=CONFIG_ERROR)],
+    ("evaluate",): [
+        case("evaluate --year 2999", "has not begun"),
+        case("evaluate --year 2026 --as-of 2025-01-01", "is not in 2026"),
+    ],
+    ("report",): [case("report --department nosuch --year 2026", "unknown department 'nosuch'")],
     ("web", "serve"): [
         case("web serve --port x", "argument --port: invalid int"),
         case("web serve --host 203.0.113.7 --port 8080", "cannot serve the web console"),
