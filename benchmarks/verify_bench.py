@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = _spec(sfx)
     resource = spec.resources[0]
     app = needs(spec, AppContext(naming, partitions=parts))
-    obs_topic = naming.observation_topic(resource.code)
+    obs_topic = naming.holder_observation_topic(f"b{sfx}-mzj")
     noop_user = naming.app_user("bench-noop")
     noop = StreamApp(noop_user, noop_user, "verify_bench's no-op baseline", reads=(obs_topic,))
     scope = Scope.namespace(naming, (f"b{sfx}-",))

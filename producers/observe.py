@@ -2,9 +2,11 @@
 
 Multi-source verification (一数一源、多元校核, article 4(3)): the catalog lists, per resource,
 the departments that keep a copy of some of its items (``Resource.holders``). Such a holder
-publishes its copies as *observations* to ``verify.<code>`` (``observation_topic``); the
-verification app compares them with the provider's record and opens a dispute where they
-disagree (stream_apps/verification/app.py).
+publishes its copies as *observations* to its own topic ``verify.by.<department id>``
+(``holder_observation_topic``), which only it may write (the broker's ACL), so the verifier
+knows who sent a copy from the topic, not from what the record says; the verification app
+compares them with the provider's record and opens a dispute where they disagree
+(stream_apps/verification/app.py).
 
 Wire format of an observation (JSON, UTF-8; observations are a platform-internal check, not
 the exchange's Avro records)::
@@ -45,7 +47,7 @@ HEADER_KIND = "govbus-kind"
 class Observer(Publisher):
     """Publishes the copies ``department_id`` holds of resources' items (see the module doc).
 
-    The session's naming gives the topic names, ``verify.<code>`` and the dead-letter topic
+    The session's naming gives the topic names, ``verify.by.<id>`` and the dead-letter topic
     ``dlq.<id>``. Use as a context manager, or call ``close``.
     """
 
@@ -103,7 +105,7 @@ class Observer(Publisher):
     ) -> PublishReport:
         """Validate and produce the copies (positions count from 1); see the module doc."""
         resource, _, pending, _ = self._start(resource_code, source)
-        topic = self.naming.observation_topic(resource.code)
+        topic = self.naming.holder_observation_topic(self.department.id)
         headers: wire.Headers = [(HEADER_KIND, b"observation")]
         for position, record in enumerate(records, start=1):
             errors = self.validate(resource, record, position)

@@ -136,8 +136,9 @@ def make_app(
             f"stream app {app.app_id}: sasl_mechanism {settings.sasl_mechanism!r} is not "
             "supported; govbus clusters use SCRAM-SHA-512 (or SCRAM-SHA-256)"
         )
-    # SASL_SSL needs a TLS context; SASL_PLAINTEXT (the local broker) none.
-    tls = ssl.create_default_context() if settings.security_protocol == "SASL_SSL" else None
+    # SASL_SSL only: the platform CA, and the host name checked (create_default_context's
+    # check_hostname and CERT_REQUIRED), as every other govbus client does.
+    tls = ssl.create_default_context(cafile=kafka_clients.ca_location_of(settings))
     options: dict[str, Any] = {
         "broker": broker_urls(settings),
         "broker_credentials": faust.SASLCredentials(

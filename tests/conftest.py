@@ -49,6 +49,8 @@ def kafka_settings() -> Iterator[Settings]:
             env={
                 "GOVBUS_BOOTSTRAP_SERVERS": external,
                 "GOVBUS_ADMIN_PASSWORD": os.environ.get("GOVBUS_TEST_ADMIN_PASSWORD", ""),
+                # The external cluster's platform CA (every connection is TLS).
+                "GOVBUS_SSL_CA_LOCATION": os.environ.get("GOVBUS_TEST_SSL_CA_LOCATION", ""),
                 "GOVBUS_STATE_DIR": str(test_state_dir()),
             }
         )
@@ -66,7 +68,11 @@ def kafka_settings() -> Iterator[Settings]:
         cluster.start(timeout=120)
     except Exception as exc:
         unavailable(f"cannot start the local Kafka broker: {exc}")
-    yield replace(settings, bootstrap_servers=cluster.bootstrap_servers)
+    # The CA named explicitly: a test that gives the settings a state directory of its own
+    # still verifies the session broker with the session's CA.
+    yield replace(
+        settings, bootstrap_servers=cluster.bootstrap_servers, ssl_ca_location=str(cluster.tls.ca)
+    )
     cluster.stop()
 
 

@@ -130,7 +130,7 @@ def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
             a.principal,
             "*",
             a.operation,
-            AclPermissionType.ALLOW,
+            a.permission,
         )
         for a in dict.fromkeys(acls)
     ]
@@ -141,7 +141,7 @@ def delete_acls(admin: AdminClient, acls: Iterable[Acl]) -> None:
 
 
 def list_acls(admin: AdminClient) -> set[Acl]:
-    """Every ALLOW binding on the cluster."""
+    """Every binding on the cluster (ALLOW and DENY) on any host."""
     # None is the documented wildcard for name, principal and host; the stubs say str.
     wildcard = cast(str, None)
     any_filter = AclBindingFilter(
@@ -155,7 +155,7 @@ def list_acls(admin: AdminClient) -> set[Acl]:
     )
     bindings = admin.describe_acls(any_filter).result(timeout=TIMEOUT)
     return {
-        Acl(b.restype, b.name, b.resource_pattern_type, b.principal, b.operation)
+        Acl(b.restype, b.name, b.resource_pattern_type, b.principal, b.operation, b.permission_type)
         for b in bindings
-        if b.permission_type == AclPermissionType.ALLOW
+        if b.permission_type in (AclPermissionType.ALLOW, AclPermissionType.DENY)
     }

@@ -6,7 +6,11 @@ Layout under ``<state_dir>/broker``::
     node-<id>/server.properties, log4j2.properties, data/, server.log, stdout.log, pid
 
 Secrets (admin SCRAM password, controller PLAIN password) live in ``<state_dir>/secrets`` with
-mode 0600; they are generated when the cluster is formatted.
+mode 0600; they are generated when the cluster is formatted. TLS material (the platform CA and
+the brokers' keystore, govbus/broker/tls.py) lives in ``<state_dir>/tls``, made on first start.
+
+Every start writes each node's server.properties again, so a cluster formatted by an earlier
+version (SASL_PLAINTEXT) comes back on TLS with its data.
 """
 
 from __future__ import annotations
@@ -21,15 +25,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
 from govbus.broker import properties
 from govbus.broker.classpath import Classpath, install, java_major_version
+from govbus.broker.tls import CertInfo, TlsFiles, ensure_tls, existing, rotate_leaf
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import ServiceUnavailable
 from govbus.vocabulary.kafka import (
     NodeAddress,
+    admin_client,
     admin_config,
     bootstrap_servers,
     local_cluster_file,
+    local_tls_dir,
     node_addresses,
     probe,
 )
@@ -73,8 +83,11 @@ def _port_open(port: int) -> bool:
 
 
 class LocalCluster:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, bench_plaintext_port: int | None = None) -> None:
+        """``bench_plaintext_port``: benchmarks/tls_bench.py's extra SASL_PLAINTEXT listener
+        (never set by the CLI: govbus offers TLS only)."""
         self.settings = settings
+        self.bench_plaintext_port = bench_plaintext_port
         self.root = settings.state_dir / "broker"
         self.meta_path = local_cluster_file(settings)
 
@@ -126,11 +139,39 @@ class LocalCluster:
             *args,
         ]
 
+    @property
+    def tls(self) -> TlsFiles:
+        """The platform CA and the brokers' keystore, made on first use."""
+        return ensure_tls(local_tls_dir(self.settings))
+
+    def _write_config(self, cluster: list[NodeAddress]) -> None:
+        """Each node's server.properties (0600: it holds the JAAS secrets) and log config."""
+        state = self.settings.state_dir
+        admin_password = self.settings.admin_password or ensure_secret(state, "admin")
+        controller_password = ensure_secret(state, "controller")
+        tls = self.tls
+        for addr in cluster:
+            node = self.node_dir(addr.node_id)
+            node.mkdir(parents=True, exist_ok=True)
+            props = properties.render(
+                addr, cluster, node / "data", admin_password, controller_password, tls.directory,
+                self.bench_plaintext_port,
+            )  # fmt: skip
+            (node / "server.properties").write_text(properties.to_text(props), encoding="utf-8")
+            os.chmod(node / "server.properties", 0o600)
+            (node / "log4j2.properties").write_text(
+                properties.LOG4J2_TEMPLATE.format(
+                    log=node / "server.log",
+                    access=node / properties.ACCESS_LOG,
+                    access_regex=properties.ACCESS_REGEX,
+                ),
+                encoding="utf-8",
+            )
+
     def _format(self, classpath: Classpath, nodes: int) -> None:
         """Write each node's config and format its storage with the admin SCRAM credential."""
         state = self.settings.state_dir
         admin_password = self.settings.admin_password or ensure_secret(state, "admin")
-        controller_password = ensure_secret(state, "controller")
         cluster_id = subprocess.run(
             ["java", "-cp", classpath.java_classpath, "kafka.tools.StorageTool", "random-uuid"],
             capture_output=True,
@@ -138,17 +179,9 @@ class LocalCluster:
             check=True,
         ).stdout.strip()
         cluster = node_addresses(self.settings.broker_port, nodes)
+        self._write_config(cluster)
         for addr in cluster:
             node = self.node_dir(addr.node_id)
-            node.mkdir(parents=True, exist_ok=True)
-            props = properties.render(
-                addr, cluster, node / "data", admin_password, controller_password
-            )
-            (node / "server.properties").write_text(properties.to_text(props), encoding="utf-8")
-            os.chmod(node / "server.properties", 0o600)  # it holds the JAAS secrets
-            (node / "log4j2.properties").write_text(
-                properties.LOG4J2_TEMPLATE.format(log=node / "server.log"), encoding="utf-8"
-            )
             scram = f"{properties.SCRAM_MECHANISM}=[name={ADMIN_PRINCIPAL},"
             scram += f"password={admin_password}]"
             cmd = self._java(
@@ -189,6 +222,8 @@ class LocalCluster:
                 f"the cluster in {self.root} was formatted with {meta['nodes']} node(s); "
                 f"`govbus broker reset` first to start a {nodes}-node cluster"
             )
+        if not any(st.running for st in self.status()):
+            self._write_config(self.addresses())  # the current settings (TLS) on every start
         started = [addr for addr in self.addresses() if self._start_node(classpath, addr)]
         try:
             self._wait_ready(timeout)
@@ -266,6 +301,49 @@ class LocalCluster:
             f"see {self.node_dir(1) / 'server.log'}:\n{self.log_tail(1)}"
         )
 
+    def rotate_certificates(self) -> tuple[CertInfo, CertInfo, list[int]]:
+        """A new broker certificate (same CA and names), taken by every running node without a
+        restart; (old, new, the nodes that reloaded it).
+
+        The client listener reloads it at once; the controller listener keeps the old one
+        until the node's next restart (Kafka 4.1.2 does not reload it: KAFKA-20025), which is
+        harmless while the old certificate is valid. Clients trust the CA and need nothing.
+        """
+        old, new = rotate_leaf(existing(local_tls_dir(self.settings)))
+        return old, new, self.reload_tls()
+
+    def reload_tls(self) -> list[int]:
+        """Tell every running node to reload its client listener's keystore (the same path,
+        a new file): incrementalAlterConfigs on the broker's own config."""
+        running = [st.node_id for st in self.status() if st.running]
+        if not running:
+            return []
+        admin = admin_client(self.settings)
+        key = properties.keystore_key()
+        resources = [
+            ConfigResource(
+                ResourceType.BROKER,
+                str(node_id),
+                incremental_configs=[
+                    ConfigEntry(
+                        key,
+                        str(self.tls.keystore),
+                        incremental_operation=AlterConfigOpType.SET,
+                    )
+                ],
+            )
+            for node_id in running
+        ]
+        for resource, future in admin.incremental_alter_configs(resources).items():
+            try:
+                future.result(timeout=60)
+            except KafkaException as exc:
+                raise BrokerError(
+                    f"node {resource.name} did not reload its certificate: {exc.args[0].str()}; "
+                    "restart it (`govbus broker stop` and `start`) to take the new one"
+                ) from None
+        return running
+
     def stop(self, timeout: float = 60.0) -> None:
         """Controlled shutdown of every node (SIGTERM), SIGKILL only after the timeout."""
         # Stop in reverse so the last controller standing is node 1.
@@ -317,6 +395,10 @@ class LocalCluster:
         """Stop and delete the cluster's data (secrets are kept)."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def access_logs(self) -> list[Path]:
+        """Every node's access log (allowed topic READs by Fetch, govbus.broker.access)."""
+        return [self.node_dir(a.node_id) / properties.ACCESS_LOG for a in self.addresses()]
 
     def log_tail(self, node_id: int, lines: int = 20) -> str:
         path = self.node_dir(node_id) / "server.log"

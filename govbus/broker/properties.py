@@ -9,6 +9,14 @@ CLUSTER_ACTION, so brokers cannot register. Instead of making ANONYMOUS a super 
 reaches the port would be), the controller listener uses SASL/PLAIN with a dedicated
 ``controller`` principal whose secret only the nodes know. (SCRAM cannot be used there: its
 credentials live in the metadata log the controllers serve.)
+
+TLS on every listener (article 22; issue 11): the client listener ``BROKER`` is SASL_SSL
+(SCRAM), the controller listener SASL_SSL (PLAIN); PLAINTEXT and SASL_PLAINTEXT are not offered
+at all. Both present the brokers' certificate from one PEM keystore (govbus/broker/tls.py) and
+trust the platform CA; the brokers, as clients of each other and of the controllers, check the
+host name (Kafka's default ``https`` identification). The keystore is set per listener
+(``listener.name.<listener>.ssl.keystore.location``) so a running broker reloads its client
+listener's certificate when that key is set again (``LocalCluster.reload_tls``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from pathlib import Path
 from govbus.vocabulary.kafka import NodeAddress
 from govbus.vocabulary.naming import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
 
-BROKER_LISTENER = "SASL_PLAINTEXT"
+BROKER_LISTENER = "BROKER"
+BROKER_PROTOCOL = "SASL_SSL"
+CONTROLLER_PROTOCOL = "SASL_SSL"
 CONTROLLER_LISTENER = "CONTROLLER"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -50,19 +60,40 @@ def _jaas(module: str, username: str, password: str, extra: str = "") -> str:
     return f'{module} required username="{username}" password="{password}"{extra};'
 
 
+def tls_settings(tls_dir: Path) -> dict[str, str]:
+    """The TLS keys of both listeners: the PEM keystore and truststore in ``tls_dir``."""
+    keystore, truststore = str(tls_dir / "broker.pem"), str(tls_dir / "ca.pem")
+    out = {"ssl.truststore.type": "PEM", "ssl.truststore.location": truststore}
+    for listener in (BROKER_LISTENER, CONTROLLER_LISTENER):
+        prefix = f"listener.name.{listener.lower()}."
+        out[prefix + "ssl.keystore.type"] = "PEM"
+        out[prefix + "ssl.keystore.location"] = keystore
+        out[prefix + "ssl.truststore.type"] = "PEM"
+        out[prefix + "ssl.truststore.location"] = truststore
+    return out
+
+
+def keystore_key(listener: str = BROKER_LISTENER) -> str:
+    """The listener-prefixed keystore setting; setting it again reloads the certificate."""
+    return f"listener.name.{listener.lower()}.ssl.keystore.location"
+
+
 def render(
     node: NodeAddress,
     cluster: list[NodeAddress],
     data_dir: Path,
     admin_password: str,
     controller_password: str,
+    tls_dir: Path,
+    bench_plaintext_port: int | None = None,
 ) -> dict[str, str]:
-    """The full server.properties of one combined broker+controller node."""
+    """The full server.properties of one combined broker+controller node (TLS from
+    ``tls_dir``: govbus/broker/tls.py's ``ca.pem`` and ``broker.pem``)."""
     n = len(cluster)
     replication = "3" if n >= 3 else "1"
     min_isr = "2" if n >= 3 else "1"
     voters = ",".join(f"{a.node_id}@127.0.0.1:{a.controller_port}" for a in cluster)
-    props = {
+    props: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         # Static quorum: the same voter set for one or three nodes, no dynamic membership.
@@ -75,11 +106,12 @@ def render(
         "controller.listener.names": CONTROLLER_LISTENER,
         "inter.broker.listener.name": BROKER_LISTENER,
         "listener.security.protocol.map": (
-            f"{CONTROLLER_LISTENER}:SASL_PLAINTEXT,{BROKER_LISTENER}:SASL_PLAINTEXT"
+            f"{CONTROLLER_LISTENER}:{CONTROLLER_PROTOCOL},{BROKER_LISTENER}:{BROKER_PROTOCOL}"
         ),
         **SECURITY_SETTINGS,
-        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": SCRAM_MECHANISM,
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": _jaas(
+        **tls_settings(tls_dir),
+        "listener.name.broker.sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "listener.name.broker.scram-sha-512.sasl.jaas.config": _jaas(
             "org.apache.kafka.common.security.scram.ScramLoginModule",
             ADMIN_PRINCIPAL,
             admin_password,
@@ -106,7 +138,24 @@ def render(
         "group.initial.rebalance.delay.ms": "0",
         **METADATA_SNAPSHOT_SETTINGS,
     }
+    if bench_plaintext_port is not None:
+        _bench_listener(props, bench_plaintext_port, admin_password)
     return props
+
+
+BENCH_LISTENER = "BENCH"
+
+
+def _bench_listener(props: dict[str, str], port: int, admin_password: str) -> None:
+    """benchmarks/tls_bench.py only (never the CLI): one extra SASL_PLAINTEXT listener, so TLS
+    and no TLS are measured on the same broker in the same run."""
+    props["listeners"] += f",{BENCH_LISTENER}://127.0.0.1:{port}"
+    props["advertised.listeners"] += f",{BENCH_LISTENER}://127.0.0.1:{port}"
+    props["listener.security.protocol.map"] += f",{BENCH_LISTENER}:SASL_PLAINTEXT"
+    props["listener.name.bench.sasl.enabled.mechanisms"] = SCRAM_MECHANISM
+    props["listener.name.bench.scram-sha-512.sasl.jaas.config"] = _jaas(
+        "org.apache.kafka.common.security.scram.ScramLoginModule", ADMIN_PRINCIPAL, admin_password
+    )
 
 
 def to_text(props: dict[str, str]) -> str:
@@ -126,8 +175,35 @@ appender.file.policies.size.type = SizeBasedTriggeringPolicy
 appender.file.policies.size.size = 50MB
 appender.file.strategy.type = DefaultRolloverStrategy
 appender.file.strategy.max = 3
+appender.access.type = RollingFile
+appender.access.name = ACCESS
+appender.access.fileName = {access}
+appender.access.filePattern = {access}.%i
+appender.access.layout.type = PatternLayout
+appender.access.layout.pattern = %d{{yyyy-MM-dd'T'HH:mm:ss.SSSXXX}} %m%n
+appender.access.policies.type = Policies
+appender.access.policies.size.type = SizeBasedTriggeringPolicy
+appender.access.policies.size.size = 50MB
+appender.access.strategy.type = DefaultRolloverStrategy
+appender.access.strategy.max = 5
+appender.access.filter.reads.type = RegexFilter
+appender.access.filter.reads.regex = {access_regex}
+appender.access.filter.reads.onMatch = ACCEPT
+appender.access.filter.reads.onMismatch = DENY
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = FILE
 logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = INFO
+logger.authorizer.level = DEBUG
+logger.authorizer.additivity = false
+logger.authorizer.appenderRef.file.ref = FILE
+logger.authorizer.appenderRef.file.level = INFO
+logger.authorizer.appenderRef.access.ref = ACCESS
 """
+
+ACCESS_REGEX = ".*is Allowed operation = READ .* on resource = Topic:.* for request = Fetch .*"
+
+# Broker-side access evidence (issue 11): the authorizer logs every allowed READ at DEBUG (a
+# Fetch authorizes READ on each topic it reads); the ACCESS appender keeps only allowed Fetch
+# READs on topics, in access.log beside server.log, with an ISO-8601 time. Denials stay in
+# server.log at INFO as before. govbus.broker.access reads access.log.
+ACCESS_LOG = "access.log"

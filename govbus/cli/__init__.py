@@ -13,8 +13,10 @@ from typing import NoReturn
 from confluent_kafka import KafkaError, KafkaException
 
 from govbus import demo
+from govbus.broker import tls
 from govbus.broker.classpath import write_lock
 from govbus.broker.cluster import LocalCluster
+from govbus.broker.tls import CertInfo
 from govbus.cli.agent import register as register_agent
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
@@ -30,6 +32,7 @@ from govbus.local_postgres import LocalPostgres
 from govbus.monitor.exporter import serve_until_stopped
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.errors import GovbusError, UserError
+from govbus.vocabulary.kafka import local_tls_dir
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -89,6 +92,43 @@ def _broker_reset(args: argparse.Namespace, settings: Settings) -> int:
         )
     LocalCluster(settings).reset()
     print("local cluster stopped and its data deleted")
+    return 0
+
+
+def _cert_line(what: str, info: CertInfo) -> str:
+    names = ", ".join(info.names) or "-"
+    return (
+        f"{what}: {info.subject} serial {info.serial:x} valid {info.not_before:%Y-%m-%d} .. "
+        f"{info.not_after:%Y-%m-%d} names {names}"
+    )
+
+
+def _broker_certs(args: argparse.Namespace, settings: Settings) -> int:
+    cluster = LocalCluster(settings)
+    if args.certs_action == "issue":
+        hosts = tuple(args.host) or tls.DEFAULT_HOSTS
+        files = tls.ensure_tls(args.out.absolute(), hosts)
+        print(_cert_line("CA", tls.ca_info(files)))
+        print(_cert_line("broker", tls.leaf_info(files)))
+        print(f"clients verify with {files.ca}; the broker's keystore is {files.keystore}")
+        return 0
+    if args.certs_action == "show":
+        files = tls.existing(local_tls_dir(settings))
+        print(_cert_line("CA", tls.ca_info(files)))
+        print(_cert_line("broker", tls.leaf_info(files)))
+        print(f"CA file for clients: {files.ca}")
+        return 0
+    old, new, nodes = cluster.rotate_certificates()
+    print(_cert_line("old broker certificate", old))
+    print(_cert_line("new broker certificate", new))
+    if nodes:
+        print(
+            f"reloaded by running node(s) {', '.join(map(str, nodes))} without a restart; the "
+            "controller listener takes it at the next restart (the old one stays valid until "
+            f"{old.not_after:%Y-%m-%d}); clients need nothing (they trust the CA)"
+        )
+    else:
+        print("no node is running: the next `govbus broker start` uses the new certificate")
     return 0
 
 
@@ -167,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     reset = bsub.add_parser("reset", help="stop the cluster and delete its data")
     reset.add_argument("--yes", action="store_true", help="really delete")
     reset.set_defaults(handler=_broker_reset)
+    certs = bsub.add_parser("certs", help="the platform CA and the brokers' TLS certificate")
+    csub = certs.add_subparsers(dest="certs_action", metavar="ACTION", required=True)
+    csub.add_parser("show", help="the CA and the broker certificate (subject, validity, names)")
+    csub.add_parser(
+        "rotate", help="a new broker certificate, reloaded by running nodes without a restart"
+    )
+    issue = csub.add_parser("issue", help="a CA and broker certificate in a directory (compose)")
+    issue.add_argument("--out", type=Path, required=True, help="directory to write them to")
+    issue.add_argument(
+        "--host", action="append", default=[], help="a name or IP of the broker (repeatable)"
+    )
+    certs.set_defaults(handler=_broker_certs)
     lock = bsub.add_parser("lock", help="maintainers: pin a Kafka version's jar digests")
     lock.add_argument("--kafka-version", help="the version to pin (default: kafka_version)")
     lock.set_defaults(handler=_broker_lock)

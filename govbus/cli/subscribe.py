@@ -10,11 +10,16 @@ import signal
 import sys
 from typing import Any
 
+from govbus.broker.access import AccessLogTail
+from govbus.broker.cluster import LocalCluster
+from govbus.catalog.store import CatalogStore
 from govbus.cli.options import add_password_file_option, add_port_option, serve_option
 from govbus.cli.session import department_session
 from govbus.subscribe.audit import AuditEvent, read_audit, verify_chain
 from govbus.subscribe.consumer import PURPOSES, VIEWS, Record, Subscriber
+from govbus.subscribe.evidence import check, ship
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.spec import CatalogSpec
 
 
@@ -43,6 +48,8 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         group_suffix=args.group,
         view=args.view,
         verification_status=args.verification_status,
+        case_number=args.case_number,
+        end_user=args.end_user,
     )
 
     def show(record: Record) -> None:
@@ -111,6 +118,30 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _access(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "ship":
+        tail = AccessLogTail(
+            LocalCluster(settings).access_logs(), settings.state_dir / "access-offsets.json"
+        )
+        print(f"{ship(settings, tail)} access aggregate(s) sent to {settings.naming.access_topic}")
+        return 0
+    if args.since_minutes is not None and args.since_minutes <= 0:
+        raise UserError(f"--since-minutes must be positive, got {args.since_minutes}")
+    since = (
+        dt.datetime.now(dt.UTC) - dt.timedelta(minutes=args.since_minutes)
+        if args.since_minutes
+        else None
+    )
+    with CatalogStore.opened(settings) as store:
+        spec = store.current()
+    found = check(settings, spec, since=since)
+    for event in found:
+        print(f"{event['article']} candidate: {event['detail']}")
+    print(f"{len(found)} read(s) without a declared purpose (written to "
+          f"{settings.naming.violations_topic})")  # fmt: skip
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("consume", help="read a resource as a department (JSON lines)")
@@ -130,12 +161,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="mark records with an open dispute (article 19) from gov.<code>.status",
     )
+    p.add_argument(
+        "--case-number",
+        help="办件编号: the case this read serves (required under a grant; in the usage audit)",
+    )
+    p.add_argument(
+        "--end-user",
+        help="经办人: who in the department asked for the data (required under a grant; audited)",
+    )
     add_password_file_option(p)
     add_port_option(p)
     p.set_defaults(handler=_consume)
 
     audit = sub.add_parser("audit", help="the usage audit trail (article 18)")
     asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    access = sub.add_parser(
+        "access", help="broker-side access evidence against the usage audit (article 26(5))"
+    )
+    xsub = access.add_subparsers(dest="action", metavar="ACTION", required=True)
+    xsub.add_parser(
+        "ship", help="send the local nodes' new access-log reads, per minute, to govbus.access"
+    ).set_defaults(handler=_access)
+    p = xsub.add_parser("check", help="reads no audit declares become 26(5) candidates")
+    p.add_argument("--since-minutes", type=int, help="only reads of the last N minutes")
+    p.set_defaults(handler=_access)
+
     p = asub.add_parser("verify", help="check the audit hash chains on govbus.audit")
     p.add_argument("--department", help="only this department's chain")
     p.add_argument(

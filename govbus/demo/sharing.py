@@ -80,5 +80,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
         resource.code,
         purpose,
         group_suffix="demo-granted",
+        case_number="常民救〔2026〕0001号",
+        end_user="demo 经办人",
     ).run(got.append, timeout=5)
     out(f"18. {consumer.name} now reads {resource.name}: {len(got)} records (audited, grant named)")

@@ -20,7 +20,13 @@ Access, per share type of the measures:
   by this reconciler and the admin), so ``User:*`` means "every department". Bindings grow with
   resources, not departments × resources, and a department registered later can read at once;
 - 有条件共享 (conditional): READ+DESCRIBE only for departments holding a valid ``Grant`` (an
-  approved share request, not expired at ``now``); grants for other share types give nothing;
+  approved share request, not expired at ``now``); grants for other share types give nothing.
+  A grant for every item (or naming none) opens the resource topic; a grant for part of the
+  items opens only the grant view ``gov.<code>.items.<digest>`` of exactly that item set
+  (created here, filled by the projector app), never the full topic: the broker keeps the
+  other items from the grantee. Grants for the same item set share one topic, so topics grow
+  with distinct item sets and bindings with grants (O(resources + distinct grants));
+  a revoked or expired grant's bindings are gone from the next plan;
 - 不予共享 (none): READ only for the provider.
 
 Each department also gets READ on its consumer-group prefix and WRITE+DESCRIBE+READ on its own
@@ -35,14 +41,27 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
-from govbus.vocabulary.acls import Acl, consumer_acls, group_prefix_acls, principal, producer_acls
-from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.acls import (
+    Acl,
+    consumer_acls,
+    deny_acls,
+    group_prefix_acls,
+    principal,
+    producer_acls,
+)
+from govbus.vocabulary.grants import Grant, granted_items
 from govbus.vocabulary.naming import (
+    AUDITOR,
     CATALOG_RELAY,
+    DEFAULT_OPERATOR,
+    DISPUTE_TOPIC_PREFIX,
+    DLQ_TOPIC_PREFIX,
     EVERYONE,
     LOOKUP,
     NAMING,
     PLATFORM_USER_PREFIX,
+    RESOURCE_TOPIC_PREFIX,
+    VERIFY_PREFIX,
     Naming,
 )
 from govbus.vocabulary.spec import CatalogSpec, Department, Resource
@@ -51,8 +70,10 @@ from govbus.vocabulary.topology import (
     StreamApp,
     TopicSpec,
     dlq_topic_config,
+    quarantine_topic_spec,
     resource_topic_config,
     unknown_department,
+    violations_topic_spec,
 )
 
 
@@ -79,12 +100,14 @@ def desired_state(
     naming: Naming = NAMING,
     platform_apps: bool = True,
     stream_apps: Iterable[StreamApp] = (),
+    operator: str = DEFAULT_OPERATOR,
 ) -> DesiredState:
     """Topics, users and ACLs the catalog (and the grants valid at ``now``) call for.
 
     ``naming`` gives every name (tests pass a namespace of their own); with
     ``platform_apps=False`` the catalog relay's user, topic and ACLs are left out.
     ``stream_apps`` are the platform's stream apps to run (stream_apps/registry.py).
+    ``operator`` is the platform operator's department id (it reads the quarantine).
     """
     now = now or dt.datetime.now(dt.UTC)
     state = DesiredState()
@@ -113,12 +136,30 @@ def desired_state(
         if granted is None or grantee is None or not grant.valid_at(now):
             continue
         resource, dept = granted, grantee
-        topic = naming.resource_topic(resource.code)
+        items = granted_items(grant, resource)
+        if items == ():
+            continue  # none of the granted items is in the catalog any more
         expiry = grant.expires_at.isoformat() if grant.expires_at else "no expiry"
+        if items is None:
+            topic = naming.resource_topic(resource.code)
+            scope = "every item"
+        else:
+            topic = naming.grant_view_topic(resource.code, items)
+            scope = f"items {', '.join(items)} only"
+            state.topics.setdefault(
+                topic,
+                TopicSpec(
+                    partitions,
+                    replication,
+                    resource_topic_config(resource),
+                    f"grant view of {resource.name} ({resource.code}): {scope}, kept by the "
+                    "projector for the departments granted exactly these (articles 16-17)",
+                ),
+            )
         state.add_acls(
             consumer_acls(dept.id, topic),
             f"{dept.name} holds an approved share request for {resource.name} "
-            f"(有条件共享, until {expiry})",
+            f"(有条件共享, {scope}, until {expiry})",
         )
 
     for app in stream_apps:
@@ -165,6 +206,29 @@ def desired_state(
             producer_acls(EVERYONE, audit_topic) + consumer_acls(EVERYONE, audit_topic),
             "every department records and reads back its usage audit chain",
         )
+        quarantine = naming.quarantine_topic
+        state.topics.setdefault(quarantine, quarantine_topic_spec(partitions, replication))
+        state.add_acls(
+            producer_acls(EVERYONE, quarantine),
+            "every reader sets aside records it cannot use (article 26(4))",
+        )
+        if spec.department_by_id(operator) is not None:
+            state.add_acls(
+                consumer_acls(operator, quarantine),
+                "the platform operator reviews unusable records with their providers",
+            )
+        access = naming.access_topic
+        state.topics[access] = TopicSpec.kept_forever(
+            partitions,
+            replication,
+            "broker-side access evidence: who read which topic when, from the authorizer's log",
+        )
+        # Article 26 violations: the access evidence check writes its candidates there (the
+        # disputes and freshness apps declare the same topic).
+        state.topics.setdefault(
+            naming.violations_topic, violations_topic_spec(partitions, replication)
+        )
+        _auditor(state, naming)
         add_lookup_service(state, naming)
     return state
 
@@ -192,6 +256,52 @@ def add_lookup_service(state: DesiredState, naming: Naming = NAMING) -> None:
          for op in (AclOperation.READ, AclOperation.DESCRIBE)],
         f"the lookup service keeps the current state of every resource from {prefix}*",
     )  # fmt: skip
+
+
+def _auditor(state: DesiredState, naming: Naming) -> None:
+    """The audit office (审计机关, article 24): READ on the usage audit, the access evidence
+    and the violations, in groups of its own, and nothing else.
+
+    ``User:*`` opens some topics to every principal (unconditional resources, public views,
+    WRITE on the audit and quarantine topics): DENY bindings, which win over every ALLOW,
+    keep the auditor from them: no WRITE anywhere, no READ or DESCRIBE under the resource,
+    dead-letter, verification, dispute and platform-app prefixes and on the other platform
+    topics.
+    """
+    auditor = naming.app_user(AUDITOR)
+    state.users[auditor] = (
+        "the audit office (审计机关, article 24): reads the usage audit, the access evidence "
+        "and the violations, nothing else"
+    )
+    reason = "the audit office reads the audit trails (article 24)"
+    for topic in (naming.audit_topic, naming.access_topic, naming.violations_topic):
+        state.add_acls(consumer_acls(auditor, topic), reason)
+    state.add_acls(group_prefix_acls(auditor, auditor + "."), f"{reason}, in its own groups")
+    read_only = "the audit office only reads (article 24): no write, whatever User:* allows"
+    state.add_acls(
+        deny_acls(auditor, ResourceType.TOPIC, "*", ResourcePatternType.LITERAL,
+                  (AclOperation.WRITE,)),
+        read_only,
+    )  # fmt: skip
+    kept_from = "the audit office reads the audit trails only, whatever User:* allows"
+    ops = (AclOperation.READ, AclOperation.DESCRIBE)
+    for part in (RESOURCE_TOPIC_PREFIX, DLQ_TOPIC_PREFIX, VERIFY_PREFIX, DISPUTE_TOPIC_PREFIX):
+        state.add_acls(
+            deny_acls(auditor, ResourceType.TOPIC, naming.prefix + part,
+                      ResourcePatternType.PREFIXED, ops),
+            kept_from,
+        )  # fmt: skip
+    state.add_acls(
+        deny_acls(auditor, ResourceType.TOPIC, naming.platform_user_prefix,
+                  ResourcePatternType.PREFIXED, ops),
+        kept_from,
+    )  # fmt: skip
+    for topic in (naming.catalog_topic, naming.share_topic, naming.freshness_topic,
+                  naming.quarantine_topic):  # fmt: skip
+        state.add_acls(
+            deny_acls(auditor, ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, ops),
+            kept_from,
+        )
 
 
 def _stream_app(state: DesiredState, app: StreamApp, partitions: int, replication: int) -> None:

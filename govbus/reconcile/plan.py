@@ -50,9 +50,9 @@ from govbus.vocabulary.naming import (
     DISPUTE_TOPIC_PREFIX,
     DLQ_TOPIC_PREFIX,
     NAMING,
-    OBSERVATION_TOPIC_PREFIX,
     PLATFORM_USER_PREFIX,
     RESOURCE_TOPIC_PREFIX,
+    VERIFY_PREFIX,
     Naming,
 )
 from govbus.vocabulary.topology import TopicSpec
@@ -69,7 +69,7 @@ def managed_topic_prefixes(naming: Naming = NAMING) -> tuple[str, ...]:
     return tuple(
         naming.prefix + part
         for part in (RESOURCE_TOPIC_PREFIX, DLQ_TOPIC_PREFIX, "govbus.", PLATFORM_USER_PREFIX,
-                     OBSERVATION_TOPIC_PREFIX, DISPUTE_TOPIC_PREFIX)
+                     VERIFY_PREFIX, DISPUTE_TOPIC_PREFIX)
     )  # fmt: skip
 
 
@@ -208,7 +208,10 @@ def acl_text(acl: Acl) -> str:
     """``ALLOW User:cz-gaj WRITE topic gov.10101...`` (``group cz-gaj.* (prefixed)``)."""
     prefixed = acl.pattern == ResourcePatternType.PREFIXED
     name = acl.resource_name + ("* (prefixed)" if prefixed else "")
-    return f"ALLOW {acl.principal} {acl.operation.name} {acl.resource_type.name.lower()} {name}"
+    return (
+        f"{acl.permission.name} {acl.principal} {acl.operation.name} "
+        f"{acl.resource_type.name.lower()} {name}"
+    )
 
 
 # --- reading the broker ----------------------------------------------------------------------

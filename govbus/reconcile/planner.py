@@ -34,7 +34,12 @@ def plan_for(settings: Settings) -> tuple[Plan, AdminClient]:
     naming = settings.naming
     context = AppContext(naming=naming, grants=grants, operator=settings.share_coordinator)
     desired = desired_state(
-        spec, grants, now=now, naming=naming, stream_apps=all_needs(spec, context)
+        spec,
+        grants,
+        now=now,
+        naming=naming,
+        stream_apps=all_needs(spec, context),
+        operator=settings.share_coordinator,
     )
     protected = frozenset({settings.admin_username, ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
     if naming.prefix:

@@ -145,7 +145,14 @@ class ShareGrant:
         return self.revoked_at is None and self.expires_at > now
 
     def as_acl_grant(self) -> Grant:
-        return Grant(self.department, self.resource, self.expires_at)
+        return Grant(
+            self.department,
+            self.resource,
+            self.expires_at,
+            items=self.items,
+            purpose=self.purpose,
+            grant_id=self.id,
+        )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,12 @@ application: department, resource, stated purpose, the grant it relied on, how m
 the offset range per partition and the time window. Events go to ``govbus.audit`` keyed by
 the department id, so one partition holds a department's events in order.
 
+A read under a grant (有条件共享) also records the grant's id and item set, the case number
+(办件编号) the read serves and the end user (经办人) who asked for it, the way X-Road's
+``Issue`` and ``UserId`` headers tie each exchange to a case and a person: the audit then says
+not only which department used the data for which purpose, but for which case and by whom.
+These fields enter the hash only when present, so events written before them still verify.
+
 Tamper evidence: ``hash`` is the SHA-256 of the event's canonical JSON without ``hash``
 (sorted keys, no whitespace, UTF-8), and that JSON includes ``prev_hash``, the hash of the
 department's previous event (``GENESIS``, 64 zeros, for its first). Changing, removing or
@@ -56,6 +62,8 @@ class GrantRef:
 
     resource: str
     expires_at: dt.datetime | None = None
+    id: int | None = None  # the share grant's id (None: a grant made by hand, in tests)
+    items: tuple[str, ...] = ()  # the approved items (empty: every item)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class AuditEvent:
     hash: str = field(default="", compare=True)
     chain: str | None = None  # None: the department's own chain
     query: Mapping[str, Any] | None = None  # a lookup's or download's evidence
+    case_number: str | None = None  # 办件编号 of the case the read serves
+    end_user: str | None = None  # 经办人: who in the department asked for the data
 
     @property
     def chain_id(self) -> tuple[str, str | None]:
@@ -80,14 +90,24 @@ class AuditEvent:
 
     def body(self) -> dict[str, Any]:
         """The hashed content: everything but ``hash``, in JSON types."""
-        grant = None
+        grant: dict[str, Any] | None = None
         if self.grant is not None:
             expiry = self.grant.expires_at
             grant = {
                 "resource": self.grant.resource,
                 "expires_at": expiry.isoformat() if expiry else None,
             }
+            if self.grant.id is not None:
+                grant["id"] = self.grant.id
+            if self.grant.items:
+                grant["items"] = list(self.grant.items)
+        optional = {
+            name: value
+            for name, value in (("case_number", self.case_number), ("end_user", self.end_user))
+            if value is not None
+        }
         out: dict[str, Any] = {
+            **optional,
             "department": self.department,
             "resource": self.resource,
             "purpose": self.purpose,
@@ -129,6 +149,8 @@ class AuditEvent:
                 else GrantRef(
                     grant["resource"],
                     dt.datetime.fromisoformat(grant["expires_at"]) if grant["expires_at"] else None,
+                    id=None if grant.get("id") is None else int(grant["id"]),
+                    items=tuple(str(i) for i in grant.get("items", ())),
                 ),
                 record_count=int(d["record_count"]),
                 ranges={int(p): (int(r[0]), int(r[1])) for p, r in d["ranges"].items()},
@@ -138,6 +160,8 @@ class AuditEvent:
                 hash=d["hash"],
                 chain=d.get("chain"),
                 query=d.get("query"),
+                case_number=d.get("case_number"),
+                end_user=d.get("end_user"),
             )
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise AuditError(f"not an audit event ({type(exc).__name__}: {exc})") from None
@@ -292,7 +316,15 @@ def read_audit(
 
     Reads with the admin's credentials, without a consumer group (nothing is committed).
     """
-    topic = naming.audit_topic
+    out = _events(read_all(settings, naming.audit_topic))
+    if department is not None:
+        out = [(o, e) for o, e in out if e.department == department]
+    return out
+
+
+def read_all(settings: Settings, topic: str) -> list[Any]:
+    """Every message of ``topic`` as it is now, partition by partition, read with the admin's
+    credentials without a consumer group (nothing is committed)."""
     consumer = kafka_clients.consumer(
         settings,
         settings.admin_username,
@@ -301,12 +333,10 @@ def read_audit(
         **{"enable.partition.eof": True},
     )
     try:
-        out: list[tuple[int, AuditEvent]] = []
+        out: list[Any] = []
         for partition in _partitions(consumer, topic):
             low, high = _watermarks(consumer, topic, partition)
-            out.extend(_events(_read_range(consumer, topic, partition, low, high)))
+            out.extend(_read_range(consumer, topic, partition, low, high))
     finally:
         consumer.close()
-    if department is not None:
-        out = [(o, e) for o, e in out if e.department == department]
     return out

@@ -3,9 +3,16 @@
 Before anything reaches the broker the subscription is checked against the catalog (the
 measures' share types): the department must be registered, the stated purpose one the
 resource allows, a 不予共享 resource is read only by its provider, and a 有条件共享 resource
-needs an approved, unexpired share request (``Grant``). The broker's ACLs enforce the same
-(the reconciler derives them from the catalog and grants); the checks here refuse early with
-an answer that says what to do.
+needs an approved, unexpired share request (``Grant``) given for the stated purpose (article
+18: the purpose is bound to the grant, not only to the catalog), and the read names the case
+number (办件编号) and the end user (经办人) it serves, which the usage audit records. The
+broker's ACLs enforce who reads what (the reconciler derives them from the catalog and grants);
+the checks here refuse early with an answer that says what to do.
+
+Which topic: a grant for part of a resource's items opens only the grant view of that item set
+(``gov.<code>.items.<digest>``, kept by the projector app; the broker refuses the full topic),
+so the subscriber reads that topic, with that view's schema, by itself. Among several grants
+for the stated purpose the one with the most items is used (then the longest-lasting).
 
 Delivery is at least once: an offset is committed only after the handler returned for that
 record (every ``commit_every`` records, at each audit event and at the end). A handler that
@@ -17,7 +24,15 @@ fingerprint among the current and earlier catalog versions) as writer, so produc
 write an older version of the resource. A fingerprint we do not know means the producer uses a
 newer catalog than ours: the run stops with that fingerprint named (consumers upgrade first).
 
-Usage is audited (audit.py): which records were handed to the application, per audit window.
+Usage is audited (audit.py): which records were handed to the application, per audit window,
+and at least one event per run (a session that got no record too), so every read session the
+broker sees (govbus.subscribe.evidence) has its declared purpose.
+
+A record that is no usable record of the resource (bytes that are no Avro single object, a
+record of another resource) is set aside on ``govbus.quarantine`` with where, whose and why
+(govbus/vocabulary/quarantine.py), counted against its provider, and passed (its offset is
+committed): one bad record never stops a subscriber. If the quarantine write is refused the
+run stops at that record (nothing is skipped unrecorded).
 
 The consumer lag (``govbus_consumer_lag{group,topic,partition}``, govbus/vocabulary/metrics.py)
 is set for every assigned partition every ``lag_interval`` s and when ``run`` returns: the
@@ -40,12 +55,20 @@ from govbus.subscribe.status import StatusError, VerificationStatus
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
-from govbus.vocabulary.errors import UserError
-from govbus.vocabulary.grants import Grant
+from govbus.vocabulary.errors import GovbusError, UserError
+from govbus.vocabulary.grants import Grant, granted_items
+from govbus.vocabulary.quarantine import QuarantineEntry, send_quarantined
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, Purpose, Resource
 from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
-from stream_apps.projection.views import ViewError, public_view_resource, view_schema_catalog
+from stream_apps.projection.views import (
+    ViewError,
+    grant_view_resource,
+    grant_view_schema_catalog,
+    key_is_public,
+    public_view_resource,
+    view_schema_catalog,
+)
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 VIEWS = ("public",)  # article 10 public views (stream_apps.projection.views)
@@ -73,6 +96,10 @@ def _arrived(consumer: Consumer, most: int) -> list[Message]:
 
 class SubscribeError(UserError, RuntimeError):
     """The subscription is refused or cannot go on; the message says why and what to do."""
+
+
+class _Unusable(GovbusError):
+    """The record is no usable record of the resource: quarantine it (the message: why)."""
 
 
 @dataclass(frozen=True)
@@ -160,9 +187,48 @@ def check_subscription(
             f"--purpose {purpose} --duty <the duty it serves> --until <YYYY-MM-DD>` and "
             "subscribe once the provider approved it and `govbus apply` ran"
         )
-    # The grant that lasts longest is the one the audit names.
-    grant = max(mine, key=lambda g: g.expires_at or dt.datetime.max.replace(tzinfo=dt.UTC))
+    bound = [g for g in mine if g.purpose is None or g.purpose == purpose]
+    if not bound:
+        held = "; ".join(
+            f"grant {g.grant_id if g.grant_id is not None else '(unnumbered)'}: purpose {g.purpose}"
+            for g in mine
+        )
+        raise SubscribeError(
+            f"{what}: purpose {purpose!r} is not the purpose any of {dept.name}'s grants for it "
+            f"was given for ({held}); article 18: shared data is used only for the purpose "
+            "approved: read with that purpose, or apply for a grant for this one with "
+            f"`govbus request {resource.code} --department {dept.id} --purpose {purpose} ...`"
+        )
+    # The widest grant (most items; none named: all), then the one lasting longest.
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    grant = max(
+        bound,
+        key=lambda g: (
+            len(resource.items) if not g.items else len(set(g.items)),
+            g.expires_at or never,
+        ),
+    )
     return dept, resource, grant
+
+
+_AUDIT_FIELD_MAX = 64
+
+
+def check_audit_field(name: str, label: str, value: str | None, what: str) -> str:
+    """A case number or end user, stripped; SubscribeError if missing or unusable."""
+    text = (value or "").strip()
+    flag = "--" + name.replace("_", "-")
+    if not text:
+        raise SubscribeError(
+            f"{what}: a read under a grant must name its {label}, which the usage audit records "
+            f"(article 18); pass {flag} (SDK: Subscriber(..., {name}=...))"
+        )
+    if len(text) > _AUDIT_FIELD_MAX or not text.isprintable():
+        raise SubscribeError(
+            f"{what}: {label} {text[:80]!r} is not usable: at most {_AUDIT_FIELD_MAX} printable "
+            "characters"
+        )
+    return text
 
 
 def check_view_subscription(
@@ -217,6 +283,8 @@ class Subscriber:
         view: str | None = None,
         verification_status: bool = False,
         lag_interval: float = 5.0,
+        case_number: str | None = None,
+        end_user: str | None = None,
     ) -> None:
         """Checks the subscription (raises SubscribeError when refused); connects in ``run``.
 
@@ -228,6 +296,10 @@ class Subscriber:
 
         With ``verification_status`` each Record's ``under_verification`` says whether the
         record has an open dispute (article 19), read from ``gov.<code>.status``.
+
+        ``case_number`` (办件编号) and ``end_user`` (经办人) are required for a read under a
+        grant and recorded in every audit event of the run (optional otherwise, recorded
+        when given). A grant for part of the items is read from its grant view.
         """
         if view is not None and verification_status:
             # The status topic is keyed by the record's own key, which a view may pseudonymise.
@@ -251,15 +323,41 @@ class Subscriber:
         self.group_suffix = group_suffix
         self.group_id = naming.group_prefix(department_id) + group_suffix
         code = self.resource.code
+        what = f"resource {code} {self.resource.name}"
+        self.case_number, self.end_user = case_number, end_user
+        if self.grant is not None:
+            self.case_number = check_audit_field(
+                "case_number", "case number (办件编号)", case_number, what
+            )
+            self.end_user = check_audit_field("end_user", "end user (经办人)", end_user, what)
         self.topic = naming.public_view_topic(code) if view else naming.resource_topic(code)
+        self.schemas = (view_schema_catalog if view else SchemaCatalog.build)(spec, history)
+        grant = self.grant
+        items = granted_items(grant, self.resource) if grant is not None else None
+        if grant is not None and items is not None:
+            if not items:
+                raise SubscribeError(
+                    f"{what}: none of the items granted ({', '.join(grant.items)}) is in "
+                    "the current catalog version; apply for the items it has now"
+                )
+            if verification_status and not key_is_public(self.resource, items):
+                raise SubscribeError(
+                    f"{what}: the grant covers items {', '.join(items)}, which do not include "
+                    "the record key, so its view's keys are pseudonyms and the verification "
+                    "status (keyed by the record key) cannot be matched; read without it"
+                )
+            self.topic = naming.grant_view_topic(code, items)
+            self.schemas = grant_view_schema_catalog(spec, code, items, history)
+            self.resource = grant_view_resource(self.resource, items)
         self.audit_topic = naming.audit_topic
         self.audit_every = audit_every
         self.audit_interval = audit_interval
         self.commit_every = commit_every
-        self.schemas = (view_schema_catalog if view else SchemaCatalog.build)(spec, history)
         self._head: str | None = None  # chain head, read from the audit topic on first run
         self._stopping = False
         self.audit_events: list[AuditEvent] = []  # emitted by this subscriber, for callers
+        self.quarantine_topic = naming.quarantine_topic
+        self.quarantined = 0  # records this subscriber set aside (all runs)
         self.status_topic = naming.status_topic(code) if verification_status else None
         self.lag_interval = lag_interval
 
@@ -295,6 +393,7 @@ class Subscriber:
         if self._head is None:
             self._head = self._read_head(consumer)
         window = _Window()
+        audited_before = len(self.audit_events)
         done: dict[int, int] = {}  # partition -> next offset to commit
         pending = 0
         handled = 0
@@ -315,7 +414,13 @@ class Subscriber:
                     if not self._check(msg):
                         continue
                     got = True
-                    record = self._record(msg)
+                    try:
+                        record = self._record(msg)
+                    except _Unusable as exc:
+                        self._quarantine(producer, msg, str(exc))
+                        done[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
+                        self.quarantined += 1
+                        continue
                     if status is not None:
                         record = replace(record, under_verification=status(record.key))
                     window.add(record.partition, record.offset)  # handed over: it counts as used
@@ -350,7 +455,9 @@ class Subscriber:
             try:
                 self._commit(consumer, done, before_commit)
                 self._record_lag(consumer, done)
-                if window.count:
+                # Every read session is audited, even one that got no record: the broker's
+                # access evidence (govbus.subscribe.evidence) sees its fetches either way.
+                if window.count or len(self.audit_events) == audited_before:
                     self._audit(producer, window)
             finally:
                 consumer.close()
@@ -442,12 +549,28 @@ class Subscriber:
                 "(`govbus catalog import`) and subscribe again"
             ) from None
         except (ValueError, EOFError) as exc:
-            raise SubscribeError(f"{where}: not a valid record ({exc})") from None
+            raise _Unusable(f"not a valid record: {exc}") from None
         if decoded["resource_code"] != self.resource.code:
-            raise SubscribeError(
-                f"{where}: the record says it is resource {decoded['resource_code']}"
-            )
+            raise _Unusable(f"the record says it is resource {decoded['resource_code']}")
         return decoded
+
+    def _quarantine(self, producer: Any, msg: Message, reason: str) -> None:
+        entry = QuarantineEntry.of(
+            topic=self.topic,
+            partition=int(msg.partition() or 0),
+            offset=int(msg.offset() or 0),
+            provider=self.resource.provider,
+            resource=self.resource.code,
+            reader=self.department.id,
+            reason=reason,
+            key=msg.key(),
+            value=msg.value(),
+            headers=msg.headers(),
+        )
+        try:
+            send_quarantined(producer, self.quarantine_topic, entry)
+        except OSError as exc:
+            raise SubscribeError(f"resource {self.resource.code}: {exc}") from None
 
     def _commit(
         self,
@@ -515,12 +638,18 @@ class Subscriber:
             department=self.department.id,
             resource=self.resource.code,
             purpose=self.purpose,
-            grant=GrantRef(grant.resource_code, grant.expires_at) if grant else None,
+            grant=GrantRef(
+                grant.resource_code, grant.expires_at, id=grant.grant_id, items=grant.items
+            )
+            if grant
+            else None,
             record_count=window.count,
             ranges=dict(window.ranges),
             window_start=window.start,
             window_end=dt.datetime.now(CHINA_TZ),
             prev_hash=self._head or GENESIS,
+            case_number=self.case_number,
+            end_user=self.end_user,
         ).sealed()
         reason = kafka_clients.produce_and_wait(
             producer, self.audit_topic, self.department.id.encode(), event.to_json()

@@ -1,6 +1,10 @@
 """Kafka ACL bindings as govbus grants them: one ALLOW binding per (resource, principal,
 operation), and the sets a producer, a consumer and a department's groups need.
 
+DENY bindings are used only where a principal must be kept from what ``User:*`` opens to
+every principal (the auditor, article 24: read-only, and only the audit trails); in Kafka a
+DENY always wins over an ALLOW.
+
 Pure values: the reconciler compares desired and actual sets of them; govbus.broker.admin
 creates and deletes them on a cluster.
 """
@@ -19,18 +23,26 @@ from confluent_kafka.admin import (
 
 from govbus.vocabulary.naming import principal
 
-__all__ = ["Acl", "consumer_acls", "group_prefix_acls", "principal", "producer_acls"]
+__all__ = [
+    "Acl",
+    "consumer_acls",
+    "deny_acls",
+    "group_prefix_acls",
+    "principal",
+    "producer_acls",
+]
 
 
 @dataclass(frozen=True)
 class Acl:
-    """One ALLOW binding, hashable so desired and actual sets can be compared."""
+    """One binding (ALLOW unless said), hashable so desired and actual sets can be compared."""
 
     resource_type: ResourceType
     resource_name: str
     pattern: ResourcePatternType
     principal: str
     operation: AclOperation
+    permission: AclPermissionType = AclPermissionType.ALLOW
 
     def binding(self) -> AclBinding:
         return AclBinding(
@@ -40,12 +52,13 @@ class Acl:
             self.principal,
             "*",
             self.operation,
-            AclPermissionType.ALLOW,
+            self.permission,
         )
 
     def __str__(self) -> str:
+        deny = "DENY " if self.permission == AclPermissionType.DENY else ""
         return (
-            f"{self.principal} {self.operation.name} {self.resource_type.name}:"
+            f"{deny}{self.principal} {self.operation.name} {self.resource_type.name}:"
             f"{self.resource_name}{'*' if self.pattern == ResourcePatternType.PREFIXED else ''}"
         )
 
@@ -78,4 +91,15 @@ def group_prefix_acls(user: str, prefix: str) -> list[Acl]:
             principal(user),
             AclOperation.READ,
         )
+    ]
+
+
+def deny_acls(
+    user: str, resource_type: ResourceType, name: str, pattern: ResourcePatternType,
+    operations: tuple[AclOperation, ...],
+) -> list[Acl]:  # fmt: skip
+    """DENY ``operations`` on the resource (a DENY wins over every ALLOW, ``User:*`` too)."""
+    return [
+        Acl(resource_type, name, pattern, principal(user), op, AclPermissionType.DENY)
+        for op in operations
     ]

@@ -44,8 +44,12 @@ def _default_cache_dir() -> Path:
 class Settings:
     # Kafka connection. Empty bootstrap_servers means "the local broker govbus manages".
     bootstrap_servers: str = ""
-    security_protocol: str = "SASL_PLAINTEXT"
+    # SASL_SSL only (article 22): PLAINTEXT and SASL_PLAINTEXT are refused.
+    security_protocol: str = "SASL_SSL"
     sasl_mechanism: str = "SCRAM-SHA-512"
+    # The platform CA clients verify the brokers with; empty: the local cluster's
+    # <state_dir>/tls/ca.pem.
+    ssl_ca_location: str = ""
     admin_username: str = "admin"
     # Empty means: read the local broker's generated secret from the state directory.
     admin_password: str = field(default="", repr=False)
@@ -154,6 +158,11 @@ def load_settings(
             values[key] = _coerce(key, raw, source)
 
     settings = replace(Settings(), **values)
+    if settings.security_protocol != "SASL_SSL":
+        raise ConfigError(
+            f"security_protocol {settings.security_protocol!r} is refused: every connection is "
+            "SASL_SSL (article 22: data in transit is protected); remove the setting"
+        )
     if settings.broker_nodes not in (1, 3):
         raise ConfigError(f"broker_nodes must be 1 or 3, got {settings.broker_nodes}")
     return settings

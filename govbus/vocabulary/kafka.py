@@ -1,6 +1,9 @@
 """confluent-kafka client configuration for the admin and for departments' principals.
 
-Every client authenticates with SASL/SCRAM; which cluster it talks to comes from Settings
+Every client authenticates with SASL/SCRAM over TLS (SASL_SSL, article 22): it verifies the
+broker's certificate against the platform CA (``ssl_ca_location``; by default the local
+cluster's ``<state_dir>/tls/ca.pem``) and the broker's host name against the certificate
+(``ssl.endpoint.identification.algorithm=https``). Which cluster it talks to comes from Settings
 (an existing cluster's bootstrap servers, or the local cluster govbus manages).
 """
 
@@ -56,6 +59,24 @@ def local_layout(settings: Settings) -> tuple[int, int]:
     return settings.broker_port, settings.broker_nodes
 
 
+def local_tls_dir(settings: Settings) -> Path:
+    """Where the local cluster's CA and keystore live (govbus.broker.tls)."""
+    return settings.state_dir / "tls"
+
+
+def ca_location_of(settings: Settings) -> str:
+    """The CA file every client verifies the brokers with; ConfigError if it is missing."""
+    path = Path(settings.ssl_ca_location) if settings.ssl_ca_location else None
+    path = path or local_tls_dir(settings) / "ca.pem"
+    if not path.is_file():
+        raise ConfigError(
+            f"no CA certificate at {path}: set ssl_ca_location (GOVBUS_SSL_CA_LOCATION) to the "
+            "platform CA file the operator gave you, or start the local broker with "
+            "`govbus broker start` (it makes one)"
+        )
+    return str(path)
+
+
 def bootstrap_of(settings: Settings) -> str:
     if settings.bootstrap_servers:
         return settings.bootstrap_servers
@@ -85,6 +106,8 @@ def client_config(
     return {
         "bootstrap.servers": bootstrap or bootstrap_of(settings),
         "security.protocol": settings.security_protocol,
+        "ssl.ca.location": ca_location_of(settings),
+        "ssl.endpoint.identification.algorithm": "https",
         "sasl.mechanism": settings.sasl_mechanism,
         "sasl.username": username,
         "sasl.password": password,
@@ -92,6 +115,13 @@ def client_config(
         "logger": LIBRDKAFKA_LOG,
         **extra,
     }
+
+
+def client_properties(settings: Settings, username: str, password: str) -> dict[str, str]:
+    """What a department's own (non-govbus) client needs, as librdkafka/kcat ``-X`` settings:
+    the bootstrap servers, SASL_SSL with SCRAM, the platform CA and hostname checking."""
+    conf = client_config(settings, username, password)
+    return {k: str(v) for k, v in conf.items() if k != "logger"}
 
 
 def admin_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:

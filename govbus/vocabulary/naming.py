@@ -3,7 +3,13 @@
 - resource topic (current state, compacted by the one-data-one-source key): ``gov.<code>``,
   the resource code with ``/`` replaced by ``.``; its article 10 public view ``gov.<code>.public``
   and its per-record verification status ``gov.<code>.status``;
-- holders' copies for multi-source verification: ``verify.<code>``;
+- item-set projection of a conditional resource (what a grant for part of its items may read):
+  ``gov.<code>.items.<digest>``, digest = the first 12 hex digits of SHA-256 over the item
+  codes sorted and joined with ``,`` (one topic per distinct item set, whoever holds it);
+- holders' copies for multi-source verification: ``verify.by.<department id>``, one topic per
+  holder department for every resource it holds, written by that department alone, so the
+  topic proves who sent a copy (the verifier takes the holder from the topic, never from the
+  record);
 - dispute events of a resource: ``disputes.<code>``; what a department files or does about
   disputes: ``disputes.actions.<department id>`` (only it may write there, so the topic proves
   who acted);
@@ -12,7 +18,10 @@
   are prefixed ``<id>.``;
 - platform topics: ``govbus.catalog`` (catalog events), ``govbus.share`` (share requests),
   ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``,
-  ``govbus.supervision`` (the violation ledger's events: recorded, notified, answered, closed);
+  ``govbus.supervision`` (the violation ledger's events: recorded, notified, answered, closed),
+  ``govbus.quarantine`` (records no reader can use, set aside with where and why),
+  ``govbus.access`` (broker-side access evidence: who read which topic);
+- the auditor (审计机关, article 24): user ``govbus-auditor``, groups ``govbus-auditor.*``;
 - platform apps' users and consumer groups: ``govbus-<app>`` (e.g. ``govbus-verifier``); their
   Faust-internal topics start with that id.
 
@@ -23,6 +32,8 @@ Departments' ids and group prefixes are not prefixed: they come from the catalog
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Principals the broker itself uses (govbus.broker): never managed by the reconciler.
@@ -42,13 +53,19 @@ DISPUTES = "disputes"
 PROJECTOR = "projector"
 FRESHNESS = "freshness"
 LOOKUP = "lookup"  # the lookup service (govbus.lookup), not a stream app
+# The audit office's principal (审计机关, article 24): reads the audit trails, nothing else.
+AUDITOR = "auditor"
 
 RESOURCE_TOPIC_PREFIX = "gov."
-OBSERVATION_TOPIC_PREFIX = "verify."
+# Every verification topic starts "verify." (the reconciler manages the prefix, so the
+# per-resource "verify.<code>" topics of earlier versions show as drift to delete).
+VERIFY_PREFIX = "verify."
+OBSERVATION_TOPIC_PREFIX = VERIFY_PREFIX + "by."
 DISPUTE_TOPIC_PREFIX = "disputes."
 DISPUTE_ACTIONS_PREFIX = "disputes.actions."
 DLQ_TOPIC_PREFIX = "dlq."
 PUBLIC_VIEW_SUFFIX = ".public"
+GRANT_VIEW_INFIX = ".items."
 STATUS_SUFFIX = ".status"
 
 
@@ -79,13 +96,19 @@ class Naming:
         """Article 10 projection: only the items shareable with everyone, masked."""
         return self.resource_topic(resource_code) + PUBLIC_VIEW_SUFFIX
 
+    def grant_view_topic(self, resource_code: str, items: Iterable[str]) -> str:
+        """The projection carrying exactly ``items`` of a conditional resource (grants)."""
+        digest = hashlib.sha256(",".join(sorted(set(items))).encode()).hexdigest()[:12]
+        return self.resource_topic(resource_code) + GRANT_VIEW_INFIX + digest
+
     def status_topic(self, resource_code: str) -> str:
         """Per-record verification status (article 19: consumers see "under verification")."""
         return self.resource_topic(resource_code) + STATUS_SUFFIX
 
-    def observation_topic(self, resource_code: str) -> str:
-        """Holders' copies of a resource's items, cross-checked against ``gov.<code>``."""
-        return self.prefix + OBSERVATION_TOPIC_PREFIX + _topic_part(resource_code)
+    def holder_observation_topic(self, dept_id: str) -> str:
+        """A holder department's copies of every resource it holds, cross-checked against
+        each ``gov.<code>``; only that department writes here."""
+        return self.prefix + OBSERVATION_TOPIC_PREFIX + dept_id
 
     def dispute_topic(self, resource_code: str) -> str:
         """Dispute events of one resource (compacted by dispute id)."""
@@ -121,6 +144,16 @@ class Naming:
     @property
     def audit_topic(self) -> str:
         return self.prefix + "govbus.audit"
+
+    @property
+    def quarantine_topic(self) -> str:
+        """Records on resource (or observation) topics no reader could use, set aside."""
+        return self.prefix + "govbus.quarantine"
+
+    @property
+    def access_topic(self) -> str:
+        """Broker-side access evidence: who read which topic, from the authorizer's log."""
+        return self.prefix + "govbus.access"
 
     @property
     def violations_topic(self) -> str:

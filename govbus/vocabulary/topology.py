@@ -116,3 +116,15 @@ def resource_topic_config(resource: Resource) -> dict[str, str]:
 
 def dlq_topic_config() -> dict[str, str]:
     return {"cleanup.policy": "delete", "retention.ms": str(DLQ_RETENTION_MS)}
+
+
+def quarantine_topic_spec(partitions: int, replication: int) -> TopicSpec:
+    """``govbus.quarantine`` (govbus.vocabulary.quarantine): one entry per unusable record."""
+    return TopicSpec(
+        partitions,
+        replication,
+        # Keyed <topic>:<partition>:<offset>: readers meeting the same record write one key;
+        # nothing expires (article 26(4) evaluation).
+        {"cleanup.policy": "compact"},
+        "records no reader could use, set aside with where, whose and why (article 26(4))",
+    )

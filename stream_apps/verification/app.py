@@ -3,16 +3,23 @@
 Topics (named by the context's ``naming``, which namespaces them all):
 
 - reads ``gov.<code>`` (the provider's records, Avro single-object encoded,
-  govbus/vocabulary/wire.py) and ``verify.<code>`` (holders' copies, JSON,
-  producers/observe.py) of every resource the catalog lists holders for. Both are keyed by the
-  one-data-one-source key and have the same partition count, and every govbus producer uses
-  the murmur2 partitioner, so a record and its observations meet in the same partition — the
-  same task and the same table partition;
+  govbus/vocabulary/wire.py) of every resource the catalog lists holders for, and
+  ``verify.by.<department id>`` (one holder's copies of every resource it holds, JSON,
+  producers/observe.py) of every holder department. Only that department may write its topic
+  (its WRITE ACL), so the holder of an observation is the topic's department: a record that
+  claims another holder, or a resource the department does not hold, is refused. All are keyed
+  by the one-data-one-source key and have the same partition count, and every govbus producer
+  uses the murmur2 partitioner, so a record and its observations meet in the same partition —
+  the same task and the same table partition;
 - writes detect/settle actions to ``disputes.actions.govbus-verifier`` (its own action topic),
   keyed by dispute id, for the dispute app (issue 6 shared event format 1);
 - keeps one table, ``verification``: per record (resource code + key) the authoritative
   values, the latest copy of each holder and the open detected disputes (stream_apps/
   verification/rules.py documents it). Its changelog restores it after a restart.
+
+A record that cannot be used (not Avro or not JSON, another resource's, a holder claimed that
+is not the topic's) is set aside on ``govbus.quarantine`` (govbus/vocabulary/quarantine.py),
+counted against whoever wrote it (the provider, or the holder), and the batch goes on.
 
 Each batch of events is folded through ``Verifier``; the batch's actions are sent and
 *acknowledged* before the table is written, so a crash can only repeat an action (same
@@ -37,10 +44,12 @@ from govbus.vocabulary import wire
 from govbus.vocabulary.acls import producer_acls
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import VERIFIER
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec
 from govbus.vocabulary.topology import (
     StreamApp,
     TopicSpec,
+    quarantine_topic_spec,
     unknown_department,
 )
 from stream_apps.registry import DEFAULT_CONTEXT, AppContext
@@ -68,23 +77,30 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
     reads: list[str] = []
     topics: dict[str, TopicSpec] = {}
     acls: dict[Any, str] = {}
+    holders: dict[str, list[str]] = {}  # holder department id -> names of what it holds
     for resource in spec.resources:
         if not resource.holders:
             continue
-        obs = naming.observation_topic(resource.code)
-        reads += [naming.resource_topic(resource.code), obs]
-        topics[obs] = TopicSpec(
-            partitions,
-            replication,
-            {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
-            f"holders' copies of {resource.name} ({resource.code}) for verification, 7 days",
-        )
+        reads.append(naming.resource_topic(resource.code))
         for holder in resource.holders:
             dept = spec.department(holder.department)
             if dept is None:
                 raise unknown_department(resource, "holder", holder.department)
-            for acl in producer_acls(dept.id, obs):
-                acls[acl] = f"{dept.name} holds items of {resource.name} and sends its copies"
+            holders.setdefault(dept.id, []).append(resource.name)
+    for dept_id, held in sorted(holders.items()):
+        obs = naming.holder_observation_topic(dept_id)
+        reads.append(obs)
+        topics[obs] = TopicSpec(
+            partitions,
+            replication,
+            {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
+            f"{dept_id}'s copies of {len(held)} resource(s) for verification, 7 days",
+        )
+        for acl in producer_acls(dept_id, obs):
+            acls[acl] = (
+                f"{dept_id} holds items of {', '.join(held[:3])}{' …' if len(held) > 3 else ''} "
+                "and sends its copies (only it writes here)"
+            )
     actions = naming.dispute_actions_topic(app_id)  # the app acts as its own user
     topics[actions] = TopicSpec(
         partitions,
@@ -92,12 +108,13 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
         {"cleanup.policy": "delete", "retention.ms": "-1"},
         "disputes the verification app detects and settles; kept as the audit trail",
     )
+    topics[naming.quarantine_topic] = quarantine_topic_spec(partitions, replication)
     return StreamApp(
         app_id=app_id,
         user=app_id,
         purpose="multi-source verification: compares holders' copies with the provider's record",
         reads=tuple(reads),
-        writes=(actions,),
+        writes=(actions, naming.quarantine_topic),
         tables=(TABLE,),
         topics=topics,
         acls=acls,
@@ -115,13 +132,16 @@ class _Worker:
         actions: Any,
         clock: Callable[[], dt.datetime],
         context: AppContext,
+        quarantine: Any = None,
     ) -> None:
         self.verifier = Verifier(spec, clock=clock, naming=context.naming)
         self.schemas = wire.SchemaCatalog.build(spec)
-        self.routes = routes  # topic -> ("auth" | "obs", resource code)
+        self.routes = routes  # topic -> ("auth", resource code) | ("obs", holder code)
         self.table = table
         self.actions = actions
         self.clock = clock
+        self.quarantine = quarantine  # the quarantine topic (Faust), None in unit tests
+        self.app_id = context.naming.app_user(VERIFIER)
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         staged: dict[str, tuple[int, State | None]] = {}
@@ -133,26 +153,28 @@ class _Worker:
                 key = bytes(msg.key).decode() if msg.key is not None else None
                 if key is None:
                     raise ValueError("the message has no key (the record key is required)")
-                skey = state_key(code, key)
-                state = staged[skey][1] if skey in staged else self.table.data.get(skey)
                 if kind == "auth":
+                    skey = state_key(code, key)
+                    state = staged[skey][1] if skey in staged else self.table.data.get(skey)
                     outcome = self.verifier.on_authoritative(
                         state, self._authoritative(code, key, msg.value)
                     )
                 else:
-                    outcome = self.verifier.on_observation(
-                        state, self._observation(code, key, msg.value)
-                    )
-                    metrics.OBSERVATIONS_CHECKED.labels(code).inc()
+                    obs = self._observation(code, key, msg.value)
+                    skey = state_key(obs.resource_code, key)
+                    state = staged[skey][1] if skey in staged else self.table.data.get(skey)
+                    outcome = self.verifier.on_observation(state, obs)
+                    metrics.OBSERVATIONS_CHECKED.labels(obs.resource_code).inc()
             except (ValueError, KeyError, TypeError, EOFError) as exc:
                 metrics.REJECTED_EVENTS.labels(msg.topic).inc()
                 LOG.warning(
-                    "skipped %s partition %s offset %s: %s",
+                    "quarantined %s partition %s offset %s: %s",
                     msg.topic,
                     msg.partition,
                     msg.offset,
                     exc,
                 )
+                await self._quarantine(msg, kind, code, exc)
                 continue
             staged[skey] = (msg.partition, outcome.state)
             actions += outcome.actions
@@ -172,6 +194,23 @@ class _Worker:
                 key_serializer="json",
                 value_serializer="json" if state is not None else "raw",
             )
+
+    async def _quarantine(self, msg: Any, kind: str, code: str, exc: Exception) -> None:
+        """Set the record aside, acknowledged before the batch's offsets can be committed."""
+        if self.quarantine is None:
+            return
+        if kind == "auth":
+            provider, resource = self.verifier.plans[code].resource.provider, code
+        else:
+            provider, resource = code, ""  # a holder's topic: the holder wrote it
+        reason = f"{type(exc).__name__}: {exc}"
+        entry = QuarantineEntry.of(
+            topic=msg.topic, partition=msg.partition, offset=msg.offset, provider=provider,
+            resource=resource, reader=self.app_id, reason=reason, key=msg.key, value=msg.value,
+            headers=msg.headers,
+        )  # fmt: skip
+        await (await self.quarantine.send(key=entry.key, value=entry.to_json()))
+        entry.counted()
 
     async def _send(self, actions: list[dict[str, Any]]) -> None:
         futures = []
@@ -207,15 +246,23 @@ class _Worker:
         when = envelope["event_time"].isoformat()
         return Authoritative(code, key, envelope["provider"], when, payload)
 
-    def _observation(self, code: str, key: str, value: bytes | None) -> Observation:
+    def _observation(self, holder: str, key: str, value: bytes | None) -> Observation:
+        """The observation on holder ``holder``'s own topic: the holder is the topic's."""
         if value is None:
             raise ValueError("an empty observation (observations are never deleted)")
         data = json.loads(value)
         if not isinstance(data, dict) or not isinstance(data.get("values"), dict):
             raise ValueError("not an observation: expected a JSON object with 'values'")
-        if data.get("resource_code") != code:
-            raise ValueError(f"an observation of {data.get('resource_code')} on {code}'s topic")
-        return Observation(code, key, str(data["holder"]), data.get("event_time"), data["values"])
+        code = data.get("resource_code")
+        if not isinstance(code, str) or code not in self.verifier.plans:
+            raise ValueError(f"an observation of {code!r}, which is not a verified resource")
+        claimed = data.get("holder")
+        if claimed is not None and claimed != holder:
+            raise ValueError(
+                f"the observation says holder {claimed} but was written to the topic of {holder} "
+                "(only that department can write there): refused"
+            )
+        return Observation(code, key, holder, data.get("event_time"), data["values"])
 
 
 def build(
@@ -243,7 +290,10 @@ def build(
     for resource in spec.resources:
         if resource.holders:
             routes[naming.resource_topic(resource.code)] = ("auth", resource.code)
-            routes[naming.observation_topic(resource.code)] = ("obs", resource.code)
+            for holder in resource.holders:
+                dept = spec.department(holder.department)
+                if dept is not None:  # needs() above refused an unknown one
+                    routes[naming.holder_observation_topic(dept.id)] = ("obs", dept.code)
     if not routes:
         raise ValueError(
             "the catalog lists no holders for any resource: there is nothing to verify "
@@ -256,7 +306,8 @@ def build(
     source = app.topic(*routes, key_serializer="raw", value_serializer="raw")
     actions = app.topic(app_spec.writes[0], key_serializer="raw", value_serializer="raw")
     now = clock or (lambda: dt.datetime.now(dt.UTC))
-    worker = _Worker(spec, routes, table, actions, now, context)
+    quarantine = app.topic(naming.quarantine_topic, key_serializer="raw", value_serializer="raw")
+    worker = _Worker(spec, routes, table, actions, now, context, quarantine)
 
     @app.agent(source, name=f"{app_spec.app_id}.verify")
     async def verify(stream: faust.StreamT[bytes]) -> None:

@@ -6,7 +6,8 @@ record identified by its one-data-one-source key — and hands each event with t
 
 - an authoritative record (the provider's, from ``gov.<code>``) replaces the authoritative
   values; a delete (tombstone) drops them and settles the record's open disputes;
-- an observation (a holder's copy, from ``verify.<code>``) replaces that holder's copy.
+- an observation (a holder's copy, from its own ``verify.by.<department id>``) replaces that
+  holder's copy.
 
 After either, every holder copy is compared item by item with the authoritative value under the
 item's catalogued rule (stream_apps/compare.py). A disagreement opens a dispute ("detect"

@@ -7,13 +7,18 @@ does not disturb the session broker the other tests share.
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from govbus.broker import admin as kafka_admin
+from govbus.broker import tls
 from govbus.broker.cluster import BrokerError, LocalCluster
 from govbus.vocabulary import acls as kafka_acls
 from govbus.vocabulary import kafka as kafka_clients
@@ -136,3 +141,50 @@ def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
             consumer.close()
     finally:
         cluster.stop()
+
+
+def _served_serial(port: int, ca: Path) -> int:
+    """The serial of the certificate the broker's client listener presents now."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as conn,
+    ):
+        der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_certificates_rotate_without_a_restart_or_data_loss(single: LocalCluster) -> None:
+    """Issue 11 (4): `govbus broker certs rotate` — a new broker certificate, served at once by
+    the running node; clients keep working (they trust the CA) and the data stays."""
+    single.start()
+    settings = _settings(single)
+    pid = single.status()[0].pid
+    admin = kafka_clients.admin_client(settings)
+    topic = f"rot.{uuid.uuid4().hex[:6]}"
+    kafka_admin.create_topic(admin, topic, partitions=1)
+    producer = kafka_clients.producer(settings, "admin", kafka_clients.admin_password_of(settings))
+    produce_one(producer, topic, b"before rotation")
+    before = _served_serial(single.base_port, single.tls.ca)
+    assert before == tls.leaf_info(single.tls).serial
+
+    old, new, nodes = single.rotate_certificates()
+    assert (old.serial, nodes) == (before, [1]) and new.serial != old.serial
+    assert new.names == old.names
+    deadline = time.monotonic() + 30
+    while _served_serial(single.base_port, single.tls.ca) != new.serial:
+        assert time.monotonic() < deadline, "the node still serves the old certificate"
+        time.sleep(0.5)
+    assert single.status()[0].pid == pid  # no restart
+    produce_one(producer, topic, b"after rotation")  # the same client goes on
+    consumer = kafka_clients.consumer(settings, "admin", kafka_clients.admin_password_of(settings),
+                                      f"rot-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    try:
+        assert consume_until(consumer, topic, want=2) == [b"before rotation", b"after rotation"]
+    finally:
+        consumer.close()
+    # A restart (which also renews the controller listener's copy) serves the new one too.
+    single.stop()
+    single.start()
+    assert _served_serial(single.base_port, single.tls.ca) == new.serial

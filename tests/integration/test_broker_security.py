@@ -7,11 +7,16 @@ cannot connect at all.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from govbus.broker import tls
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
 from tests.conftest import Department
@@ -103,3 +108,98 @@ def test_unauthenticated_connection_is_refused(kafka_settings: Settings) -> None
     seen = kafka_clients.probe({**conf, "security.protocol": "PLAINTEXT"})
     assert seen.brokers == 0
     assert seen.errors, "a client without SASL got an answer from the broker"
+
+
+def test_sasl_plaintext_is_refused(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    """Issue 11 (4): the right password over SASL_PLAINTEXT gets nothing: there is no such
+    listener, only SASL_SSL."""
+    _, a, _ = owned_topic
+    conf = kafka_clients.client_config(kafka_settings, a.user, a.password)
+    conf = {k: v for k, v in conf.items() if not k.startswith("ssl.")}
+    seen = kafka_clients.probe({**conf, "security.protocol": "SASL_PLAINTEXT"})
+    assert seen.brokers == 0 and seen.errors
+
+
+def test_a_client_without_the_platform_ca_fails(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department], tmp_path: Path
+) -> None:
+    """The system's trust store does not know the platform CA; nor does another CA."""
+    _, a, _ = owned_topic
+    conf = kafka_clients.client_config(kafka_settings, a.user, a.password)
+    without = {k: v for k, v in conf.items() if k != "ssl.ca.location"}
+    seen = kafka_clients.probe(without)
+    assert seen.brokers == 0 and seen.errors
+    other = tls.ensure_tls(tmp_path / "other-ca")
+    seen = kafka_clients.probe({**conf, "ssl.ca.location": str(other.ca)})
+    assert seen.brokers == 0
+    assert any("certificate verify failed" in e.str() for e in seen.errors), seen.errors
+    assert kafka_clients.probe(conf).brokers == 1  # the same client with the CA connects
+
+
+def test_a_client_reaching_the_broker_by_a_name_not_in_its_certificate_fails(
+    kafka_settings: Settings, owned_topic: tuple[str, Department, Department]
+) -> None:
+    """127.0.0.2 reaches the broker (a relay to 127.0.0.1) but is not in the certificate's
+    names (localhost, 127.0.0.1): hostname verification refuses it."""
+    _, a, _ = owned_topic
+    port = int(kafka_clients.bootstrap_of(kafka_settings).split(",")[0].rsplit(":", 1)[1])
+    with _Relay(("127.0.0.2", 0), ("127.0.0.1", port)) as relay:
+        conf = kafka_clients.client_config(
+            kafka_settings, a.user, a.password, bootstrap=f"127.0.0.2:{relay.port}"
+        )
+        seen = kafka_clients.probe(conf)
+        assert relay.connections, "the relay was never used"
+    assert seen.brokers == 0
+    assert any("certificate verify failed" in e.str() or "hostname" in e.str().lower()
+               for e in seen.errors), [e.str() for e in seen.errors]  # fmt: skip
+    # The same relay without hostname checking connects: only the name was wrong.
+    with _Relay(("127.0.0.2", 0), ("127.0.0.1", port)) as relay:
+        unchecked = kafka_clients.client_config(
+            kafka_settings, a.user, a.password, bootstrap=f"127.0.0.2:{relay.port}",
+            **{"ssl.endpoint.identification.algorithm": "none"},
+        )  # fmt: skip
+        assert kafka_clients.probe(unchecked).brokers == 1
+
+
+class _Relay:
+    """A TCP relay on ``listen`` to ``target`` (threads; for the hostname test only)."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        self.server = socket.create_server(listen)
+        self.port = self.server.getsockname()[1]
+        self.target = target
+        self.connections = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> _Relay:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.server.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(self.target)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)

@@ -35,6 +35,9 @@ def console(
     config = tmp_path / f"{dept.user}-{uuid.uuid4().hex[:6]}.properties"
     config.write_text(
         f"security.protocol={settings.security_protocol}\n"
+        # The platform CA as a PEM trust store; the host name is checked by default.
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={kafka_clients.ca_location_of(settings)}\n"
         f"sasl.mechanism={settings.sasl_mechanism}\n"
         "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{dept.user}" password="{dept.password}";\n',

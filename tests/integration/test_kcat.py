@@ -58,21 +58,12 @@ def topics(ex: Exchange) -> dict[str, str]:
 
 def kcat(ex: Exchange, user: str, *args: str, stdin: str | None = None) -> str:
     """Run Debian's kcat as ``user``; its output and log lines together."""
-    cmd = [
-        "bash",
-        str(KCAT),
-        "-b",
-        kafka_clients.bootstrap_of(ex.settings),
-        "-X",
-        f"security.protocol={ex.settings.security_protocol}",
-        "-X",
-        f"sasl.mechanism={ex.settings.sasl_mechanism}",
-        "-X",
-        f"sasl.username={user}",
-        "-X",
-        f"sasl.password={ex.secrets(user)}",
-        *args,
-    ]
+    # The settings a department's own client gets (TLS with the platform CA included).
+    props = kafka_clients.client_properties(ex.settings, user, ex.secrets(user))
+    cmd = ["bash", str(KCAT), "-b", props.pop("bootstrap.servers")]
+    for key, value in props.items():
+        cmd += ["-X", f"{key}={value}"]
+    cmd += list(args)
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
     return proc.stdout + proc.stderr
 

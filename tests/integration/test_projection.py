@@ -12,12 +12,15 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import Consumer, KafkaError
 
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
+from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.acls import consumer_acls, producer_acls
 from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.metrics import REGISTRY
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
 from govbus.vocabulary.topology import TopicSpec
 from producers.publisher import Publisher
@@ -25,7 +28,7 @@ from stream_apps.projection import app as projection
 from stream_apps.registry import AppContext
 from tests.factories import person_resource
 from tests.integration.faust_inprocess import InProcessWorker
-from tests.integration.fixtures import Exchange, citizen_id
+from tests.integration.fixtures import Exchange, citizen_id, poll_messages, produce_one
 
 pytestmark = pytest.mark.kafka
 
@@ -199,3 +202,118 @@ def test_the_projector_may_not_write_the_source_topic(exchange: Exchange) -> Non
     producer.flush(30)
     assert errors and errors[0] is not None, "the broker accepted the projector's record"
     assert errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def _refusal(ex: Exchange, user: str, topic: str) -> KafkaError | None:
+    """The first error a plain consumer (not the SDK) of ``user`` gets reading ``topic``."""
+    consumer = ex.consumer(user)
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is None:
+                return None  # a record: read allowed
+            if err.code() != KafkaError._PARTITION_EOF:
+                return err
+        return None
+    finally:
+        consumer.close()
+
+
+def test_a_grant_for_two_items_reads_only_them_from_its_projection_enforced_by_the_broker(
+    exchange: Exchange,
+) -> None:
+    """Issue 11: 民政局 is granted citizen_id and employment_status of the four-plus items."""
+    reader = exchange.dept("mzj")
+    items = ("employment_status", "citizen_id")
+    grant = Grant(reader.code, exchange.resource.code, None, items=items,
+                  purpose="administrative-basis", grant_id=41)  # fmt: skip
+    granted = AppContext(exchange.naming, partitions=1, grants=(grant,))
+    needs = projection.needs(exchange.spec, granted)
+    desired = exchange.desired([grant], stream_apps=[needs])
+    audit = exchange.naming.audit_topic
+    desired.topics[audit] = TopicSpec(1, -1, {"cleanup.policy": "delete"}, "audit")
+    desired.add_acls(producer_acls(reader.id, audit) + consumer_acls(reader.id, audit), "audit")
+    exchange.reconcile(desired)
+    projection_topic = exchange.naming.grant_view_topic(exchange.resource.code, items)
+    assert projection_topic in desired.topics
+
+    ids = [citizen_id(n) for n in (3, 4)]
+    with Publisher(exchange.session(exchange.id("rsj"), catalog_version=2)) as publisher:
+        report = publisher.publish(exchange.resource.code, [
+            {"citizen_id": ids[0], "citizen_name": "李四", "phone": "13812345678",
+             "employment_status": "创业", "subsidy": decimal.Decimal("5000.00"),
+             "registered_on": dt.date(2024, 3, 1)},
+            {"citizen_id": ids[1], "citizen_name": "王五", "phone": None,
+             "employment_status": "登记失业", "subsidy": None, "registered_on": None},
+        ])  # fmt: skip
+        assert report.delivered == 2
+
+    sub = Subscriber(
+        exchange.session(reader.id, grants=[grant]), exchange.resource.code,
+        "administrative-basis", group_suffix=uuid.uuid4().hex[:6],
+        case_number="常民救〔2026〕7号", end_user="赵六",
+    )  # fmt: skip
+    assert sub.topic == projection_topic  # the SDK picks the projection by itself
+    got: list[Record] = []
+    with InProcessWorker(
+        lambda: projection.build(
+            exchange.settings, exchange.spec, exchange.secrets(app_id(exchange)), granted,
+            key_secret="test-view-key",
+        )
+    ):  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(got) < 2 and time.monotonic() < deadline:
+            sub.run(got.append, max_records=2 - len(got), timeout=2)
+    # Exactly the granted items, in clear; the key is the citizen id (it is granted).
+    assert [r.value for r in got] == [
+        {"citizen_id": ids[0], "employment_status": "创业"},
+        {"citizen_id": ids[1], "employment_status": "登记失业"},
+    ]
+    assert [r.key for r in got] == ids
+    [event] = sub.audit_events
+    assert event.grant is not None and event.grant.id == 41
+    assert (event.purpose, event.case_number, event.end_user) == (
+        "administrative-basis", "常民救〔2026〕7号", "赵六",
+    )  # fmt: skip
+    # The broker, not the SDK, keeps the other items from it: a plain client is refused the
+    # full topic, and reads the projection.
+    refused = _refusal(exchange, reader.id, source(exchange))
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert _refusal(exchange, reader.id, projection_topic) is None
+    # Revoked (the grant is no longer valid): the next apply removes the projection's READ.
+    after = exchange.desired([], stream_apps=[projection.needs(exchange.spec, context(exchange))])
+    after.topics[audit] = desired.topics[audit]
+    result = exchange.reconcile(after)
+    assert result is not None
+    refused = _refusal(exchange, reader.id, projection_topic)
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_projector_quarantines_a_record_that_is_no_record_and_goes_on(
+    exchange: Exchange,
+) -> None:
+    producer = exchange.producer(exchange.id("rsj"))  # the provider's own client, not the SDK
+    produce_one(producer, source(exchange), b"\x00not avro", key=b"junk")
+    with Publisher(exchange.session(exchange.id("rsj"), catalog_version=1)) as publisher:
+        assert publisher.publish(exchange.resource.code, [
+            {"citizen_id": citizen_id(9), "citizen_name": "李四", "phone": None,
+             "employment_status": "创业", "subsidy": None, "registered_on": None},
+        ]).delivered == 1  # fmt: skip
+    with worker(exchange):
+        got = _read_view(exchange, want=1)
+        reader = Consumer({**kafka_clients.admin_config(exchange.settings),
+                           "group.id": f"q-{uuid.uuid4().hex[:6]}",
+                           "auto.offset.reset": "earliest"})  # fmt: skip
+        try:
+            [msg] = poll_messages(reader, exchange.naming.quarantine_topic, 1, 60)
+        finally:
+            reader.close()
+    assert got[0].value and got[0].value["employment_status"] == "创业"
+    entry = QuarantineEntry.from_json(msg.value())
+    assert (entry.topic, entry.reader) == (source(exchange), app_id(exchange))
+    assert entry.provider == exchange.dept("rsj").code and "not a valid record" in entry.reason

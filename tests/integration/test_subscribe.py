@@ -9,13 +9,14 @@ reconciler would grant for the unconditional resource (B: READ) plus WRITE+READ+
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AclOperation, AdminClient
 
 from govbus.broker import admin as kafka_admin
@@ -23,14 +24,16 @@ from govbus.cli.subscribe import register
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
 from govbus.vocabulary import acls, metrics
+from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.identifiers import uscc_check_char
 from govbus.vocabulary.naming import NAMING
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource
 from govbus.vocabulary.wire import encode_single_object
 from tests.factories import PROVIDER as CODE_A
 from tests.factories import person_resource
-from tests.integration.fixtures import Exchange, create_audit_topic
+from tests.integration.fixtures import Exchange, create_audit_topic, poll_messages
 
 pytestmark = pytest.mark.kafka
 
@@ -190,10 +193,13 @@ def test_conditional_resource_with_expired_grant_or_wrong_purpose_is_refused(
     expired = Grant(CODE_B, conditional.code, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(SubscribeError, match="govbus request"):
         subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[expired])
-    valid = Grant(CODE_B, conditional.code, None)
+    valid = Grant(CODE_B, conditional.code, None, purpose="administrative-basis", grant_id=7)
     with pytest.raises(SubscribeError, match="purpose 'work-reference' is not allowed"):
         subscriber(exchange, "cons", conditional.code, "work-reference", grants=[valid])
-    sub = subscriber(exchange, "cons", conditional.code, "administrative-basis", grants=[valid])
+    audited = {"case_number": "常民〔2026〕1号", "end_user": "王五"}
+    sub = subscriber(
+        exchange, "cons", conditional.code, "administrative-basis", grants=[valid], **audited
+    )
     assert sub.grant == valid
 
 
@@ -340,3 +346,58 @@ def test_the_lag_gauge_counts_the_records_not_yet_handed_over(exchange: Exchange
     assert lag(again, 0) == 25
     assert again.run(lambda _r: None, timeout=3) == 25
     assert lag(again, 0) == 0
+
+
+def _raw(ex: Exchange, value: bytes) -> None:
+    """The provider writes bytes that are no record with its own client (as with kcat)."""
+    producer: Producer = ex.producer(ex.id("prov"))
+    errors: list[KafkaError] = []
+    producer.produce(open_topic(ex), key=b"junk", value=value, partition=0,
+                     on_delivery=lambda err, _m: err and errors.append(err))  # fmt: skip
+    assert producer.flush(30) == 0 and not errors
+
+
+def test_an_invalid_record_is_quarantined_and_every_run_goes_past_it(
+    exchange: Exchange, admin: AdminClient
+) -> None:
+    """Issue 11 (7): one non-Avro record no longer stops every subscriber at its offset."""
+    cons = exchange.id("cons")
+    quarantine = exchange.naming.quarantine_topic
+    publish(exchange, exchange.resource, people(1))
+    _raw(exchange, b"this is not an avro record")  # offset 1
+    publish(exchange, exchange.resource, people(1, start=1))
+    # Without WRITE on the quarantine topic the run stops AT the record, nothing skipped.
+    with pytest.raises(SubscribeError, match="could not be set aside"):
+        subscriber(exchange, "cons", exchange.resource.code, "work-reference",
+                   group_suffix="q").run(lambda r: None, timeout=3)  # fmt: skip
+    kafka_admin.create_topic(admin, quarantine, partitions=1, config={"cleanup.policy": "compact"})
+    kafka_admin.create_acls(admin, acls.producer_acls(cons, quarantine))
+    labels = {"provider": CODE_A, "resource": exchange.resource.code, "reader": cons}
+    before = metrics.REGISTRY.get_sample_value("govbus_quarantined_records_total", labels) or 0.0
+    got: list[Record] = []
+    # The same group goes on from the bad record (offset 0 was handled and committed).
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference", group_suffix="q")
+    assert sub.run(got.append, timeout=3) == 1
+    assert [r.offset for r in got] == [2] and sub.quarantined == 1
+    # A second run of the group starts after it (the offset was committed), no error.
+    assert subscriber(exchange, "cons", exchange.resource.code, "work-reference",
+                      group_suffix="q").run(got.append, timeout=3) == 0  # fmt: skip
+    # Another reader (a new group) quarantines it too and goes on: one entry per record.
+    got.clear()
+    assert subscriber(exchange, "cons", exchange.resource.code, "work-reference",
+                      group_suffix="q2").run(got.append, timeout=3) == 2  # fmt: skip
+    assert [r.offset for r in got] == [0, 2]
+    after = metrics.REGISTRY.get_sample_value("govbus_quarantined_records_total", labels)
+    assert after == before + 2
+    reader = Consumer({**kafka_clients.admin_config(exchange.settings), "group.id": "q-check",
+                       "auto.offset.reset": "earliest"})  # fmt: skip
+    try:
+        msg = poll_messages(reader, quarantine, 2, 10)[-1]
+    finally:
+        reader.close()
+    entry = QuarantineEntry.from_json(msg.value())
+    assert msg.key() == f"{open_topic(exchange)}:0:1".encode()
+    assert (entry.topic, entry.partition, entry.offset) == (open_topic(exchange), 0, 1)
+    assert (entry.provider, entry.resource, entry.reader) == (CODE_A, exchange.resource.code, cons)
+    assert "not a valid record" in entry.reason
+    assert base64.b64decode(entry.value_b64 or "") == b"this is not an avro record"

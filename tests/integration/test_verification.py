@@ -28,7 +28,7 @@ from typing import Any
 import faust
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,6 +36,7 @@ from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.topology import StreamApp
 from producers.observe import Observer
@@ -47,7 +48,13 @@ from stream_apps.verification.rules import dispute_id
 from tests.conftest import REPO
 from tests.factories import person_resource
 from tests.integration.faust_inprocess import InProcessWorker
-from tests.integration.fixtures import Exchange, Namespace, stop_process
+from tests.integration.fixtures import (
+    Exchange,
+    Namespace,
+    poll_messages,
+    produce_one,
+    stop_process,
+)
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 3
@@ -145,7 +152,10 @@ class VerifierExchange(Exchange):
                     (tp.topic, tp.partition): (tp.offset, ends[(tp.topic, tp.partition)])
                     for tp in done
                 }
-                if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in done):
+                # A partition that never had a record has no committed offset to wait for.
+                end_of = ends.__getitem__
+                if all(tp.offset >= end_of((tp.topic, tp.partition)) or end_of(
+                    (tp.topic, tp.partition)) == 0 for tp in done):  # fmt: skip
                     return
                 time.sleep(0.5)
         finally:
@@ -241,7 +251,7 @@ def test_records_and_copies_of_a_key_share_the_partition_number(ns: VerifierExch
     consumer = ns.admin_consumer(f"t{ns.sfx}-placement")
     topics = (
         ns.naming.resource_topic(ns.resource.code),
-        ns.naming.observation_topic(ns.resource.code),
+        ns.naming.holder_observation_topic(ns.id("mzj")),
     )
     consumer.assign([TopicPartition(t, p, 0) for t in topics for p in range(PARTITIONS)])
     deadline = time.monotonic() + 30
@@ -399,7 +409,7 @@ def test_a_worker_sets_the_lag_of_its_inputs_to_what_it_has_not_processed(
     n_records, processed = 100, 40
     with ns.observer("mzj") as obs:  # nobody has consumed these yet
         assert obs.observe(ns.resource.code, [copy(n) for n in range(n_records)]).delivered == 100
-    spec, topic = ns.app, ns.naming.observation_topic(ns.resource.code)
+    spec, topic = ns.app, ns.naming.holder_observation_topic(ns.id("mzj"))
     handled: list[int] = []
     released = threading.Event()
 
@@ -440,3 +450,53 @@ def test_a_worker_sets_the_lag_of_its_inputs_to_what_it_has_not_processed(
         while sum(lags().values()) != 0:
             assert time.monotonic() < deadline, (len(handled), lags())
             time.sleep(0.2)
+
+
+def test_a_holder_writes_only_its_own_observation_topic(ns: VerifierExchange) -> None:
+    """Issue 11: 人社局 cannot send copies under 民政局's name; the broker refuses it."""
+    mzj_topic = ns.naming.holder_observation_topic(ns.dept("mzj").id)
+    value = json.dumps({"holder": ns.dept("mzj").code, "resource_code": ns.resource.code,
+                        "values": {"name": "假的"}}).encode()  # fmt: skip
+    producer = ns.producer(ns.dept("rsj").id)
+    errors: list[Any] = []
+    producer.produce(mzj_topic, key=citizen_id(1).encode(), value=value,
+                     on_delivery=lambda err, _msg: errors.append(err))  # fmt: skip
+    producer.flush(30)
+    assert errors and errors[0] is not None, "the broker let 人社局 write 民政局's copies"
+    assert errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Its own topic is where its copies go (the Observer picks it).
+    with ns.observer("rsj") as obs:
+        report = obs.observe(ns.resource.code, [{"citizen_id": citizen_id(1), "name": "张三"}])
+    assert report.delivered == 1
+
+
+def test_unusable_records_and_forged_holders_are_quarantined_and_checking_goes_on(
+    ns: VerifierExchange,
+) -> None:
+    """Issue 11 (3, 7): junk on the resource topic and a copy on 民政局's topic that claims to be
+    人社局's are set aside with who wrote them; the next good copy is still checked."""
+    mzj, rsj = ns.dept("mzj"), ns.dept("rsj")
+    gaj_producer = ns.producer(ns.dept("gaj").id)
+    produce_one(gaj_producer, ns.naming.resource_topic(ns.resource.code), b"junk", b"k1")
+    forged = json.dumps({"holder": rsj.code, "resource_code": ns.resource.code,
+                         "values": {"name": "x"}}).encode()  # fmt: skip
+    produce_one(ns.producer(mzj.id), ns.naming.holder_observation_topic(mzj.id), forged,
+                citizen_id(1).encode())  # fmt: skip
+    ns.start_worker("worker")
+    with ns.publisher() as pub, ns.observer("mzj") as obs:
+        pub.publish(ns.resource.code, [record(1)])
+        obs.observe(ns.resource.code, [copy(1, name="李四")])
+        ns.wait_processed()
+    reader = ns.admin_consumer(f"t{ns.sfx}-q")
+    try:
+        entries = [QuarantineEntry.from_json(m.value())
+                   for m in poll_messages(reader, ns.naming.quarantine_topic, 2, 30)]  # fmt: skip
+    finally:
+        reader.close()
+    by_topic = {e.topic: e for e in entries}
+    junk = by_topic[ns.naming.resource_topic(ns.resource.code)]
+    assert (junk.provider, junk.reader) == (ns.dept("gaj").code, ns.app.app_id)
+    claim = by_topic[ns.naming.holder_observation_topic(mzj.id)]
+    assert claim.provider == mzj.code and f"says holder {rsj.code}" in claim.reason
+    detected = [a for a in ns.actions() if a["action"] == "detect"]
+    assert [(a["key"], a["observed"]["holder"]) for a in detected] == [(citizen_id(1), mzj.code)]

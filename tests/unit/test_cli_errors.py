@@ -80,6 +80,14 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ("broker", "stop"): [case("broker stop", "broker_port", env=CONFIG_ERROR)],
     ("broker", "status"): [case("broker status", "broker_port", env=CONFIG_ERROR)],
     ("broker", "reset"): [case("broker reset", "without --yes")],
+    ("access", "ship"): [case("access ship", "broker_port", env=CONFIG_ERROR)],
+    ("access", "check"): [case("access check --since-minutes 0", "must be positive")],
+    ("broker", "certs", "show"): [case("broker certs show", "no TLS material")],
+    ("broker", "certs", "rotate"): [case("broker certs rotate", "no TLS material")],
+    ("broker", "certs", "issue"): [
+        case("broker certs issue --out {binary}/tls", "cannot write the TLS material"),
+        case("broker certs issue", "the following arguments are required: --out"),
+    ],
     ("broker", "lock"): [
         case("broker lock", "Not a directory", env={"GOVBUS_CACHE_DIR": "{binary}/cache"})
     ],

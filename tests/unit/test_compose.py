@@ -63,6 +63,7 @@ JVM_VARIABLES = {
 # The compose broker is one node whose container address differs from the local broker's.
 COMPOSE_NODE = NodeAddress(node_id=1, port=9092, controller_port=9093)
 COMPOSE_DATA_DIR = Path("/var/lib/kafka/data")
+COMPOSE_TLS_DIR = Path("/etc/govbus/tls")  # ./docker/kafka/tls mounted read-only
 # Properties that must differ: the container listens on every interface and is reached through
 # the port published on the host. Everything else must equal what render() gives.
 DEPLOYMENT_SPECIFIC = {"listeners", "advertised.listeners"}
@@ -179,6 +180,7 @@ def local_broker_properties() -> dict[str, str]:
         COMPOSE_DATA_DIR,
         FAKE_ENV["GOVBUS_ADMIN_PASSWORD"],
         FAKE_ENV["GOVBUS_CONTROLLER_PASSWORD"],
+        COMPOSE_TLS_DIR,
     )
 
 

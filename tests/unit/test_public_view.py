@@ -11,11 +11,14 @@ import pytest
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.vocabulary import wire
 from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.naming import NAMING
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, ResourceKey
 from stream_apps.projection import app as projection
 from stream_apps.projection.views import (
     ViewError,
+    grant_view_resource,
+    grant_view_schema_catalog,
     has_public_view,
     key_is_public,
     public_view_resource,
@@ -64,10 +67,12 @@ def test_the_sample_catalog_has_masked_public_views() -> None:
     masks = {i.mask for r in viewed for i in r.items if i.shareable_to_all}
     assert {"citizen-id", "name"} <= masks
     needs = projection.needs(spec)
-    assert set(needs.writes) == {NAMING.public_view_topic(r.code) for r in viewed}
+    views = {NAMING.public_view_topic(r.code) for r in viewed}
+    # Its views, and the quarantine for records it cannot use.
+    assert set(needs.writes) == views | {NAMING.quarantine_topic}
     assert set(needs.reads) == {NAMING.resource_topic(r.code) for r in viewed}
     # Every view is readable by every department (User:*), and by nobody else's grant.
-    assert {a.resource_name for a in needs.acls if a.principal == "User:*"} == set(needs.writes)
+    assert {a.resource_name for a in needs.acls if a.principal == "User:*"} == views
 
 
 def test_key_is_public_only_when_every_key_item_is_shown_unmasked() -> None:
@@ -95,7 +100,7 @@ def test_projector_masks_drops_and_keeps_the_envelope() -> None:
     projector = projection.Projector(SPEC, b"secret")
     source = NAMING.resource_topic(RESOURCE.code)
     key = b"32040219900101123X"
-    out = projector.project(
+    [out] = projector.project(
         source,
         key,
         _record({"citizen_id": "32040219900101123X", "status": "创业",
@@ -117,9 +122,9 @@ def test_projector_masks_drops_and_keeps_the_envelope() -> None:
     assert (projection.HEADER_VIEW, b"public") in out.headers
     # The key is a keyed pseudonym: stable, the same for the delete, not the id.
     assert out.key and key not in out.key
-    assert projector.project(source, key, None).key == out.key
-    assert projector.project(source, key, None).value is None
-    assert projection.Projector(SPEC, b"other").project(source, key, None).key != out.key
+    [delete] = projector.project(source, key, None)
+    assert delete.key == out.key and delete.value is None
+    assert projection.Projector(SPEC, b"other").project(source, key, None)[0].key != out.key
 
 
 def test_projector_refuses_a_record_of_an_unknown_schema_by_fingerprint() -> None:
@@ -157,3 +162,33 @@ def test_any_registered_department_may_read_a_view_without_grant_for_any_purpose
     )
     with pytest.raises(SubscribeError, match="subscribe to the resource itself"):
         check_view_subscription(unconditional, reader.id, RESOURCE.code, "work-reference", "public")
+
+
+def test_grant_views_carry_exactly_the_granted_items_in_clear_one_per_item_set() -> None:
+    grants = [
+        Grant("A", RESOURCE.code, items=("income", "status")),
+        Grant("B", RESOURCE.code, items=("status", "income")),  # the same set
+        Grant("C", RESOURCE.code, items=("citizen_id", "income")),
+        Grant("D", RESOURCE.code),  # the whole resource: read from the full topic
+    ]
+    projector = projection.Projector(SPEC, b"secret", grants=grants)
+    source = NAMING.resource_topic(RESOURCE.code)
+    key = b"32040219900101123X"
+    payload = {"citizen_id": "32040219900101123X", "status": "创业",
+               "subsidy": decimal.Decimal("12.50"), "income": decimal.Decimal("99.00")}  # fmt: skip
+    outs = {o.topic: o for o in projector.project(source, key, _record(payload))}
+    no_key = NAMING.grant_view_topic(RESOURCE.code, ("status", "income"))
+    with_key = NAMING.grant_view_topic(RESOURCE.code, ("citizen_id", "income"))
+    assert set(outs) == {NAMING.public_view_topic(RESOURCE.code), no_key, with_key}
+    decoded = wire.decode_single_object(
+        outs[no_key].value or b"",
+        grant_view_schema_catalog(SPEC, RESOURCE.code, ("status", "income")),
+    )
+    # Catalog order, unmasked, nothing else.
+    assert decoded["payload"] == {"status": "创业", "income": decimal.Decimal("99.00")}
+    assert (projection.HEADER_VIEW, b"grant") in outs[no_key].headers
+    # The key shows the citizen id only where the grant covers it.
+    assert outs[with_key].key == key
+    assert outs[no_key].key == outs[NAMING.public_view_topic(RESOURCE.code)].key != key
+    with pytest.raises(ViewError, match="nope"):
+        grant_view_resource(RESOURCE, ("nope",))

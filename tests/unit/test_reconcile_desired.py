@@ -7,7 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
+from confluent_kafka.admin import (
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from benchmarks.sample_catalog import generate_catalog
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
@@ -32,7 +37,9 @@ def topic_acls(state: DesiredState, topic: str) -> set[tuple[str, AclOperation]]
     return {
         (a.principal, a.operation)
         for a in state.acls
-        if a.resource_type == ResourceType.TOPIC and a.resource_name == topic
+        if a.resource_type == ResourceType.TOPIC
+        and a.resource_name == topic
+        and a.permission == AclPermissionType.ALLOW
     }
 
 
@@ -182,9 +189,11 @@ def test_bindings_grow_with_resources_not_departments_times_resources() -> None:
     # Exactly: per resource the provider's WRITE, DESCRIBE, READ (+ User:* READ, DESCRIBE if
     # unconditional); per department its group prefix and three dead-letter bindings; the
     # relay's two on each of the catalog and share topics, plus three User:* bindings on the
-    # audit topic; the lookup service's group and its two PREFIXED bindings on gov.* . Nothing
-    # is multiplied by the number of departments.
-    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 3
+    # audit topic; the lookup service's group and its two PREFIXED bindings on gov.*; two on the
+    # quarantine (WRITE, DESCRIBE) and the auditor's 26 (READ and DESCRIBE on three topics, its
+    # groups, one DENY WRITE, eight DENY prefixes and eight DENY platform topics). Nothing is
+    # multiplied by the number of departments.
+    assert len(state.acls) == 3 * 2000 + 2 * unconditional + 4 * 500 + 2 * 2 + 3 + 3 + 2 + 26
     naive = 500 * unconditional * 2
     assert len(state.acls) < naive / 10
 
@@ -236,3 +245,89 @@ def test_passwords_are_generated_once_and_private(tmp_path: Path) -> None:
     assert (tmp_path / "secrets" / "apps" / f"{CATALOG_RELAY_USER}.password").exists()
     with pytest.raises(ValueError, match="not a valid user name"):
         reconcile_secrets.password_for(tmp_path, "../escape")
+
+
+def test_a_grant_for_part_of_the_items_opens_only_that_item_sets_projection(
+    sample: CatalogSpec,
+) -> None:
+    resource = next(r for r in of_type(sample, "conditional") if len(r.items) >= 3)
+    full = NAMING.resource_topic(resource.code)
+    a, b, c = [d for d in sample.departments if d.code != resource.provider][:3]
+    first, second, third = (i.code for i in resource.items[:3])
+    grants = [
+        Grant(a.code, resource.code, items=(second, first)),  # order does not matter
+        Grant(b.code, resource.code, items=(first, second)),  # the same set: the same topic
+        Grant(c.code, resource.code, items=(first, third)),
+    ]
+    state = desired_state(sample, grants, now=NOW)
+    shared = NAMING.grant_view_topic(resource.code, (first, second))
+    other = NAMING.grant_view_topic(resource.code, (first, third))
+    assert shared != other and shared.startswith(full + ".items.")
+    assert {shared, other} <= set(state.topics)
+    assert state.topics[shared].config["cleanup.policy"] == "compact"
+    assert topic_acls(state, shared) == {
+        (f"User:{a.id}", READ), (f"User:{a.id}", DESCRIBE),
+        (f"User:{b.id}", READ), (f"User:{b.id}", DESCRIBE),
+    }  # fmt: skip
+    assert topic_acls(state, other) == {(f"User:{c.id}", READ), (f"User:{c.id}", DESCRIBE)}
+    # No READ on the full topic for any of them.
+    assert {p for p, _ in topic_acls(state, full)} == {f"User:{provider_id(sample, resource)}"}
+    # Every item (or none named) is the whole resource: the full topic, no projection.
+    every = tuple(i.code for i in resource.items)
+    whole = desired_state(sample, [Grant(a.code, resource.code, items=every)], now=NOW)
+    assert (f"User:{a.id}", READ) in topic_acls(whole, full)
+    assert not [t for t in whole.topics if t.startswith(full + ".items.")]
+
+
+def test_revoked_or_expired_item_grants_leave_no_projection_binding(sample: CatalogSpec) -> None:
+    resource = next(r for r in of_type(sample, "conditional") if len(r.items) >= 2)
+    consumer = next(d for d in sample.departments if d.code != resource.provider)
+    items = (resource.items[0].code,)
+    topic = NAMING.grant_view_topic(resource.code, items)
+    expired = Grant(consumer.code, resource.code, NOW - dt.timedelta(seconds=1), items=items)
+    state = desired_state(sample, [expired], now=NOW)
+    assert topic not in state.topics and topic_acls(state, topic) == set()
+    # A grant whose items all left the catalog opens nothing.
+    gone = desired_state(sample, [Grant(consumer.code, resource.code, items=("gone",))], now=NOW)
+    assert not [a for a in gone.acls if a.principal == f"User:{consumer.id}" and
+                a.resource_name.startswith(NAMING.resource_topic(resource.code))]  # fmt: skip
+
+
+def test_every_reader_writes_the_quarantine_and_only_the_operator_reads_it(
+    sample: CatalogSpec,
+) -> None:
+    state = desired_state(sample, now=NOW)
+    topic = NAMING.quarantine_topic
+    assert state.topics[topic].config["cleanup.policy"] == "compact"
+    assert topic_acls(state, topic) == {
+        ("User:*", WRITE), ("User:*", DESCRIBE), ("User:cz-dsjj", READ),
+        ("User:cz-dsjj", DESCRIBE),
+    }  # fmt: skip
+
+
+def test_the_auditor_reads_the_audit_trails_and_nothing_else(sample: CatalogSpec) -> None:
+    state = desired_state(sample, now=NOW)
+    auditor = "User:govbus-auditor"
+    assert "govbus-auditor" in state.users
+    mine = {a for a in state.acls if a.principal == auditor}
+    topics = {a for a in mine if a.resource_type == ResourceType.TOPIC}
+    allowed = {
+        (a.resource_name, a.operation) for a in topics if a.permission == AclPermissionType.ALLOW
+    }
+    assert allowed == {
+        (t, op) for t in ("govbus.audit", "govbus.access", "govbus.violations")
+        for op in (READ, DESCRIBE)
+    }  # fmt: skip
+    denied = {(a.resource_name, a.pattern, a.operation) for a in mine
+              if a.permission == AclPermissionType.DENY}  # fmt: skip
+    assert ("*", ResourcePatternType.LITERAL, WRITE) in denied
+    # Every User:* READ the catalog opens (unconditional resources, public views) is denied to
+    # it by a prefix, and no DENY touches the three topics it reads.
+    everyone_reads = {a.resource_name for a in state.acls
+                      if a.principal == "User:*" and a.operation == READ}  # fmt: skip
+    prefixes = [n for n, p, op in denied if p == ResourcePatternType.PREFIXED and op == READ]
+    literal = {n for n, p, op in denied if p == ResourcePatternType.LITERAL and op == READ}
+    for topic in everyone_reads - {"govbus.audit"}:
+        assert topic in literal or any(topic.startswith(p) for p in prefixes), topic
+    for topic in ("govbus.audit", "govbus.access", "govbus.violations"):
+        assert topic not in literal and not any(topic.startswith(p) for p in prefixes)

@@ -24,7 +24,7 @@ from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
 from govbus.share.metrics import ShareCollector, register_share_collector
 from govbus.share.model import ShareEventRow
 from govbus.share.reasons import BOILERPLATE_REASONS
-from govbus.share.requests import ShareError, ShareRequests
+from govbus.share.requests import ShareError, ShareGrant, ShareRequests
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.grants import Grant
 from govbus.vocabulary.identifiers import uscc_check_char
@@ -217,6 +217,13 @@ def test_approve_may_narrow_items_and_validity_but_not_widen_them(svc: ShareRequ
     grant = svc.approve(rid, "cz-mzj", dt.date(2026, 6, 30), items=["citizen_id"], now=NOW)
     assert grant.items == ("citizen_id",)
     assert grant.expires_at == dt.datetime(2026, 7, 1, tzinfo=CHINA_TZ)
+    # The reconciler and the consumer SDK get the approved items, purpose and grant id.
+    [acl_grant] = svc.grants(NOW)
+    assert (acl_grant.items, acl_grant.purpose, acl_grant.grant_id) == (
+        ("citizen_id",),
+        "administrative-basis",
+        grant.id,
+    )
 
 
 def test_only_the_provider_answers(svc: ShareRequests) -> None:
@@ -288,16 +295,17 @@ def test_a_real_reason_denies_and_is_kept(svc: ShareRequests) -> None:
 def test_grants_lists_only_valid_grants_for_the_reconciler(svc: ShareRequests) -> None:
     a = svc.approve(submit(svc), "cz-mzj", now=NOW)
     b = svc.approve(submit(svc, dept="cz-gaj"), "cz-mzj", dt.date(2026, 4, 30), now=NOW)
-    assert svc.grants(NOW) == [
-        Grant(RSJ, MARRIAGE, a.expires_at),
-        Grant(b.department, MARRIAGE, b.expires_at),
-    ]
-    assert svc.grants(NOW, department=RSJ) == [Grant(RSJ, MARRIAGE, a.expires_at)]
-    assert svc.grants(dt.datetime(2026, 5, 2, tzinfo=CHINA_TZ)) == [
-        Grant(RSJ, MARRIAGE, a.expires_at)
-    ]
+    purpose = "administrative-basis"
+
+    def grant(g: ShareGrant) -> Grant:
+        return Grant(g.department, MARRIAGE, g.expires_at, purpose=purpose, grant_id=g.id)
+
+    assert grant(a).department_code == RSJ
+    assert svc.grants(NOW) == [grant(a), grant(b)]
+    assert svc.grants(NOW, department=RSJ) == [grant(a)]
+    assert svc.grants(dt.datetime(2026, 5, 2, tzinfo=CHINA_TZ)) == [grant(a)]
     svc.revoke(a.id, "cz-mzj", "使用部门将数据用于申请用途以外的目的", now=NOW)
-    assert svc.grants(NOW) == [Grant(b.department, MARRIAGE, b.expires_at)]
+    assert svc.grants(NOW) == [grant(b)]
 
 
 def test_revoke_by_the_provider_or_the_operator_with_a_reason(svc: ShareRequests) -> None:
