@@ -18,7 +18,9 @@ Settings that matter on govbus's clusters (docs/federation.md has the reasons):
 - ``emit.heartbeats.enabled=false``: heartbeats would need a topic outside the agreement;
 - checkpoints and ``sync.group.offsets.enabled=true`` for the receiving consumers' groups, so
   a consumer that fails over finds its translated offsets on the target;
-- topic names as an exact regex list (dots escaped), never a pattern wider than the agreement.
+- topic names as an exact regex list (dots escaped), never a pattern wider than the agreement;
+- ``plugin.discovery=service_load``: the jars of the pinned classpath all have ServiceLoader
+  manifests (MM2 says so at start), so the reflective scan of every jar is skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Tuning:
     refresh_seconds: int = 5
     checkpoint_seconds: int = 5
     replication_factor: int = 1
+    tasks: int = 3
 
 
 def _literal(text: str) -> str:
@@ -97,7 +100,14 @@ def render(
             "sync.group.offsets.interval.seconds": str(tuning.checkpoint_seconds),
             "refresh.topics.interval.seconds": str(tuning.refresh_seconds),
             "refresh.groups.interval.seconds": str(tuning.refresh_seconds),
-            "tasks.max": "1",
+            # One task per source partition (3 by default), and batches like the SDK's
+            # producer: Connect's producer otherwise sends as soon as a record is there.
+            "tasks.max": str(tuning.tasks),
+            f"{tgt}.producer.linger.ms": "5",
+            f"{tgt}.producer.batch.size": "262144",
+            # Every Connect plugin on the pinned classpath has a ServiceLoader manifest; the
+            # default (hybrid_warn) also scans every jar by reflection, slow on a busy machine.
+            "plugin.discovery": "service_load",
         }
     )
     return props
