@@ -220,7 +220,9 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     target = _need_platform(settings, "running the flows")
     serve_option(args.metrics_port)
-    runner = FlowRunner(settings, Tuning(), lag_interval=args.lag_interval)
+    runner = FlowRunner(
+        settings, Tuning(), lag_interval=args.lag_interval, stall_seconds=args.stall_seconds
+    )
     if not runner.flows():
         raise AgreementError(
             f"no active agreement sends anything to {target}: `govbus federation list` shows "
@@ -312,6 +314,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_port_option(p)
     p.add_argument(
         "--lag-interval", type=float, default=10.0, help="seconds between lag measurements (10)"
+    )
+    p.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=120.0,
+        help="restart a flow with records waiting and no new copy for this long (120)",
     )
     p.set_defaults(handler=_run)
 

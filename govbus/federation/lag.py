@@ -29,8 +29,9 @@ TIMEOUT = 10.0
 @dataclass(frozen=True)
 class TopicLag:
     topic: str
-    records: int
-    seconds: float
+    records: int  # source records not yet copied
+    seconds: float  # age of the oldest of them
+    copied: int = 0  # the copy's end offsets, summed: grows while the flow makes progress
 
 
 def _record_at(consumer: Consumer, topic: str, partition: int, offset: int) -> Any:
@@ -62,10 +63,15 @@ def topic_lag(
     remote = Naming.mirrored_topic(source_alias, topic)
     remote_meta = target.list_topics(remote, timeout=TIMEOUT).topics.get(remote)
     remote_exists = remote_meta is not None and remote_meta.error is None
-    records, oldest = 0, None
+    records, oldest, copied_end = 0, None, 0
     for partition in sorted(meta.partitions):
         low, high = source.get_watermark_offsets(TopicPartition(topic, partition), TIMEOUT)
-        copied = _newest_timestamp(target, remote, partition) if remote_exists else None
+        copied = None
+        if remote_exists:
+            copied = _newest_timestamp(target, remote, partition)
+            copied_end += target.get_watermark_offsets(TopicPartition(remote, partition), TIMEOUT)[
+                1
+            ]
         first_missing = low
         if copied is not None:
             found = source.offsets_for_times(
@@ -80,4 +86,4 @@ def topic_lag(
             ts = int(msg.timestamp()[1])
             oldest = ts if oldest is None else min(oldest, ts)
     seconds = 0.0 if oldest is None or records == 0 else max(0.0, (now_ms - oldest) / 1000)
-    return TopicLag(topic, records, seconds)
+    return TopicLag(topic, records, seconds, copied_end)

@@ -9,7 +9,11 @@ logging in as the flow's own principal on both clusters. Each loop it
 - starts again a process that exited on its own (MM2 exits on a fatal error; a peer that is
   down only makes it retry), counting it in ``govbus_federation_mirror_restarts``;
 - measures each flow's lag (govbus.federation.lag) into ``govbus_federation_lag_records`` and
-  ``govbus_federation_lag_seconds``.
+  ``govbus_federation_lag_seconds``;
+- starts again a flow that is stalled: records waiting, both clusters answering, and not one
+  more copy for ``stall_seconds``. Seen on a loaded machine after the target cluster restarted:
+  MM2's worker rejoined its group and then started no task for minutes; a fresh process
+  resumes from the stored offsets at once.
 
 MirrorMaker keeps its source offsets on the target (``mm2-offsets.<source>.internal``), so a
 restart, of the runner, of MM2 or of either cluster, resumes where the last acknowledged copy
@@ -50,6 +54,8 @@ class _Running:
     process: MirrorProcess
     config: str
     restarts: int = 0
+    copied: int = -1  # the copies' end offsets at the last progress
+    progress_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class FlowRunner:
     settings: Settings
     tuning: Tuning = field(default_factory=Tuning)
     lag_interval: float = 10.0
+    stall_seconds: float = 120.0
     report: Callable[[str], None] = print
     heap: str = "256m"
     _classpath: Classpath | None = None
@@ -158,8 +165,28 @@ class FlowRunner:
                 self._running[agreement] = self._start(flow, running.restarts + 1)
         if time.monotonic() - self._last_lag >= self.lag_interval:
             self._last_lag = time.monotonic()
-            for running in self._running.values():
-                self.measure(running.flow)
+            for agreement, running in list(self._running.items()):
+                lags = self.measure(running.flow)
+                if lags and self._stalled(running, lags):
+                    name = f"{running.flow.source}->{running.flow.target}"
+                    metrics.MIRROR_RESTARTS.labels(flow=name).inc()
+                    self._stop(
+                        running,
+                        f"stalled: records waiting and no copy for "
+                        f"{self.stall_seconds:.0f} s; starting it again",
+                    )
+                    self._running[agreement] = self._start(running.flow, running.restarts + 1)
+
+    def _stalled(self, running: _Running, lags: list[lag_probe.TopicLag]) -> bool:
+        copied = sum(lag.copied for lag in lags)
+        now = time.monotonic()
+        if running.copied < 0:  # the first measurement: the clock runs from the start
+            running.copied = copied
+            return False
+        if copied != running.copied or not any(lag.records for lag in lags):
+            running.copied, running.progress_at = copied, now
+            return False
+        return now - running.progress_at > self.stall_seconds
 
     def measure(self, flow: Flow) -> list[lag_probe.TopicLag]:
         """Set the lag gauges of ``flow``; a cluster that does not answer leaves them as
@@ -189,7 +216,8 @@ class FlowRunner:
         for item in found:
             metrics.LAG_RECORDS.labels(flow=name, topic=item.topic).set(item.records)
             metrics.LAG_SECONDS.labels(flow=name, topic=item.topic).set(item.seconds)
-        return found
+        # A partial measurement says nothing about the flow's progress.
+        return found if len(found) == len(flow.topics) else []
 
     def stop(self) -> None:
         for running in self._running.values():
