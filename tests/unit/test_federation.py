@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
 from govbus.catalog.store import department_dict, resource_dict
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.federation import metrics as _federation_metrics  # declares the gauges
 from govbus.federation.agreements import (
     Agreement,
     AgreementBook,
@@ -19,11 +22,14 @@ from govbus.federation.agreements import (
     offer,
 )
 from govbus.federation.cascade import CascadeError, district_of, fold
+from govbus.federation.lag import TopicLag
 from govbus.federation.mm2 import render, topics_regex
 from govbus.federation.needs import flow_of, needs_of
+from govbus.federation.runner import FlowRunner, _Running
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import Conflict
 from govbus.vocabulary.kafka import client_config, java_client_properties
+from govbus.vocabulary.metrics import REGISTRY
 from govbus.vocabulary.naming import Naming
 from govbus.vocabulary.platforms import (
     Platform,
@@ -34,6 +40,7 @@ from govbus.vocabulary.platforms import (
     write_platform,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 SPEC = load_yaml(SAMPLE_CATALOG_PATH)
 NAMING = Naming()
@@ -288,3 +295,38 @@ def test_a_platform_has_its_own_state_port_and_catalog(tmp_path: Path) -> None:
         platform_settings(root, "city")
     with pytest.raises(PlatformError, match="level 'county'"):
         write_platform(root, Platform("wujin", "武进区", "county", 36920))
+
+
+# --- the runner's stall rule and the alerts -------------------------------------------------
+
+
+assert _federation_metrics.LAG_SECONDS is not None
+
+
+def _running(flow_agreement: Agreement) -> _Running:
+    flow = flow_of(flow_agreement, NAMING)
+    return _Running(flow, process=None, config="", progress_at=0.0)  # type: ignore[arg-type]
+
+
+def test_a_flow_is_stalled_only_when_records_wait_and_nothing_is_copied(tmp_path: Path) -> None:
+    runner = FlowRunner(Settings(state_dir=tmp_path), stall_seconds=60)
+    running = _running(_accepted())
+    waiting = [TopicLag("gov.x", records=5, seconds=3.0, copied=100)]
+    assert not runner._stalled(running, waiting)  # the first measurement sets the baseline
+    running.progress_at -= 1e9  # long ago, as seen from time.monotonic()
+    assert runner._stalled(running, waiting)  # still 100 copies, records waiting
+    moved = [TopicLag("gov.x", records=5, seconds=3.0, copied=101)]
+    assert not runner._stalled(running, moved)  # a new copy is progress
+    running.progress_at -= 1e9
+    idle = [TopicLag("gov.x", records=0, seconds=0.0, copied=101)]
+    assert not runner._stalled(running, idle)  # nothing waiting: an idle flow is not stalled
+
+
+def test_the_alert_rules_use_declared_federation_metrics() -> None:
+    rules = yaml.safe_load((REPO / "monitoring" / "alerts" / "federation.yml").read_text("utf-8"))
+    exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+    declared = {m.name for m in REGISTRY.collect()}
+    used = set(re.findall(r"govbus_federation_[a-z_]+", exprs))
+    assert used and all(
+        name in declared or name.removesuffix("_total") in declared for name in used
+    ), used
