@@ -11,7 +11,8 @@ logging in as the flow's own principal on both clusters. Each loop it
 - measures each flow's lag (govbus.federation.lag) into ``govbus_federation_lag_records`` and
   ``govbus_federation_lag_seconds``;
 - starts again a flow that is stalled: records waiting, both clusters answering, and not one
-  more copy for ``stall_seconds``. Seen on a loaded machine after the target cluster restarted:
+  more copy for ``stall_seconds`` of measurements (time while a cluster does not answer does
+  not count). Seen on a loaded machine after the target cluster restarted:
   MM2's worker rejoined its group and then started no task for minutes; a fresh process
   resumes from the stored offsets at once.
 
@@ -167,7 +168,9 @@ class FlowRunner:
             self._last_lag = time.monotonic()
             for agreement, running in list(self._running.items()):
                 lags = self.measure(running.flow)
-                if lags and self._stalled(running, lags):
+                if not lags:  # a cluster did not answer: no judgement, the clock starts over
+                    running.progress_at = time.monotonic()
+                elif self._stalled(running, lags):
                     name = f"{running.flow.source}->{running.flow.target}"
                     metrics.MIRROR_RESTARTS.labels(flow=name).inc()
                     self._stop(
