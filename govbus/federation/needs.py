@@ -91,9 +91,6 @@ class FederationNeeds:
         for acl in acls:
             self.acls.setdefault(acl, reason)
 
-    def is_federation_user(self, user: str, naming: Naming) -> bool:
-        return user.startswith(naming.app_user("mirror-"))
-
 
 def lag_group(user: str) -> str:
     """The group id of the lag probe's consumers (it never joins: assign, no commit)."""
