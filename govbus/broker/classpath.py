@@ -22,6 +22,11 @@ from govbus.vocabulary.errors import ServiceUnavailable
 log = logging.getLogger(__name__)
 
 POM_TEMPLATE = "kafka-classpath.xml"
+# The classpaths govbus pins, each from its own POM and lock beside this file: the broker
+# ("kafka": kafka-classpath.xml, kafka-<version>.lock) and MirrorMaker 2 for federation
+# ("kafka-mirror": kafka-mirror-classpath.xml, kafka-mirror-<version>.lock).
+BROKER = "kafka"
+MIRROR = "kafka-mirror"
 
 
 class InstallError(ServiceUnavailable):
@@ -42,13 +47,13 @@ def _resource(name: str) -> Path:
     return Path(str(resources.files("govbus.broker").joinpath(name)))
 
 
-def lock_path(version: str) -> Path:
-    return _resource(f"kafka-{version}.lock")
+def lock_path(version: str, component: str = BROKER) -> Path:
+    return _resource(f"{component}-{version}.lock")
 
 
-def read_lock(version: str) -> dict[str, str]:
+def read_lock(version: str, component: str = BROKER) -> dict[str, str]:
     """Map jar file name -> sha256 from the lock; raise if the version is not pinned."""
-    path = lock_path(version)
+    path = lock_path(version, component)
     if not path.is_file():
         raise InstallError(
             f"Kafka {version} is not pinned: there is no {path.name}. Use the pinned version "
@@ -116,9 +121,11 @@ def _mirror_settings(repo_url: str, directory: Path) -> Path:
     return path
 
 
-def _resolve(version: str, dest: Path, repo_url: str, workdir: Path) -> None:
+def _resolve(
+    version: str, dest: Path, repo_url: str, workdir: Path, component: str = BROKER
+) -> None:
     pom = workdir / "pom.xml"
-    shutil.copyfile(_resource(POM_TEMPLATE), pom)
+    shutil.copyfile(_resource(f"{component}-classpath.xml"), pom)
     settings_xml = _mirror_settings(repo_url, workdir) if repo_url else None
     cmd = [
         *_maven_command(settings_xml),
@@ -138,9 +145,9 @@ def _resolve(version: str, dest: Path, repo_url: str, workdir: Path) -> None:
         )
 
 
-def verify(libs: Path, version: str) -> None:
+def verify(libs: Path, version: str, component: str = BROKER) -> None:
     """Every locked jar present with its pinned digest, and nothing else on the classpath."""
-    expected = read_lock(version)
+    expected = read_lock(version, component)
     present = {p.name for p in libs.glob("*.jar")}
     missing = sorted(set(expected) - present)
     extra = sorted(present - set(expected))
@@ -159,13 +166,15 @@ def verify(libs: Path, version: str) -> None:
             )
 
 
-def install(version: str, cache_dir: Path, repo_url: str = "") -> Classpath:
-    """Fetch (once) and verify the broker classpath; return where it is."""
-    read_lock(version)  # fail before any download when the version is not pinned
-    target = cache_dir / f"kafka-{version}" / "libs"
+def install(
+    version: str, cache_dir: Path, repo_url: str = "", component: str = BROKER
+) -> Classpath:
+    """Fetch (once) and verify a pinned classpath (the broker's by default); return where it is."""
+    read_lock(version, component)  # fail before any download when the version is not pinned
+    target = cache_dir / f"{component}-{version}" / "libs"
     if target.is_dir():
         try:
-            verify(target, version)
+            verify(target, version, component)
             return Classpath(version, target)
         except InstallError as exc:
             # The lock changed since the last install (or a jar was altered): fetch it afresh;
@@ -174,25 +183,27 @@ def install(version: str, cache_dir: Path, repo_url: str = "") -> Classpath:
     staging = target.with_name("libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _resolve(version, staging, repo_url, staging.parent)
-    verify(staging, version)
+    _resolve(version, staging, repo_url, staging.parent, component)
+    verify(staging, version, component)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # only a verified classpath ever appears under its final name
     return Classpath(version, target)
 
 
-def write_lock(version: str, cache_dir: Path, repo_url: str = "") -> Path:
+def write_lock(version: str, cache_dir: Path, repo_url: str = "", component: str = BROKER) -> Path:
     """Maintainer tool: resolve a version afresh and record its jars' digests."""
-    workdir = cache_dir / f"kafka-{version}-lock"
+    workdir = cache_dir / f"{component}-{version}-lock"
     shutil.rmtree(workdir, ignore_errors=True)
     libs = workdir / "libs"
     libs.mkdir(parents=True)
-    _resolve(version, libs, repo_url, workdir)
+    _resolve(version, libs, repo_url, workdir, component)
+    what = "broker" if component == BROKER else component
     lines = [
-        f"# Kafka {version} broker classpath, resolved from {POM_TEMPLATE}; sha256 per jar.",
+        f"# Kafka {version} {what} classpath, resolved from {component}-classpath.xml; "
+        "sha256 per jar.",
         *(f"{sha256_of(p)}  {p.name}" for p in sorted(libs.glob("*.jar"))),
     ]
-    path = lock_path(version)
+    path = lock_path(version, component)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     shutil.rmtree(workdir, ignore_errors=True)
     return path

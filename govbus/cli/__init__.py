@@ -20,7 +20,9 @@ from govbus.broker.tls import CertInfo
 from govbus.cli.agent import register as register_agent
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
+from govbus.cli.federation import register as register_federation
 from govbus.cli.lookup import register as register_lookup
+from govbus.cli.platforms import add_platform_options, describe_platform, select_platform
 from govbus.cli.publish import register as register_publish
 from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
@@ -69,6 +71,7 @@ def _print_status(settings: Settings) -> bool:
 
 
 def _broker_start(args: argparse.Namespace, settings: Settings) -> int:
+    settings = describe_platform(args, settings)
     LocalCluster(settings).start(nodes=args.nodes, timeout=args.timeout)
     _print_status(settings)
     return 0
@@ -187,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="config file (TOML); default $GOVBUS_CONFIG or ./govbus.toml"
     )
     parser.add_argument("--state-dir", type=Path, help="where local data lives ($GOVBUS_STATE_DIR)")
+    parser.add_argument(
+        "--platform",
+        metavar="ID",
+        help="run against one named platform of the state directory (city, a district, the "
+        "province: its own cluster, catalog, users and ACLs; see `broker start --platform`)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     broker = sub.add_parser(
@@ -199,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = bsub.add_parser("start", help="start the local cluster; returns when it answers")
     start.add_argument("--nodes", type=int, choices=(1, 3), help="1 (default) or 3 brokers")
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (120)")
+    add_platform_options(start)
     start.set_defaults(handler=_broker_start)
     bsub.add_parser("stop", help="clean shutdown of every node").set_defaults(handler=_broker_stop)
     bsub.add_parser("status", help="which nodes are up and their ports").set_defaults(
@@ -243,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_disputes(sub)
     register_stream_apps(sub)
     register_lookup(sub)
+    register_federation(sub)
     register_supervise(sub)
     register_web(sub)
     register_agent(sub)
@@ -275,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _configure_logging()
     try:
-        settings = load_settings(args.config, overrides={"state_dir": args.state_dir})
+        settings = select_platform(
+            load_settings(args.config, overrides={"state_dir": args.state_dir}), args
+        )
         handler: Handler = args.handler
         return handler(args, settings)
     except KeyboardInterrupt:

@@ -20,10 +20,13 @@ from govbus.catalog.sheets import read_catalog_file
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, dump_yaml, load_yaml, to_yaml_text
 from govbus.cli.options import add_encoding_option
+from govbus.federation.agreements import AgreementBook
+from govbus.federation.cascade import mirrored_catalog
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import UserError
+from govbus.vocabulary.platforms import platform_settings, read_platform, root_settings
 from govbus.vocabulary.schemas import write_schemas
 from govbus.vocabulary.spec import CatalogSpec
 
@@ -168,7 +171,56 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _show_platform(args: argparse.Namespace, settings: Settings) -> int:
+    """``--platform P``: P's own catalog, or, run on another platform, P as seen there: the
+    mirrored entries of the active agreements from P and P's mirrored catalog (article 8)."""
+    peer = args.show_platform
+    root = root_settings(settings)
+    read_platform(root, peer)
+    if not settings.platform or settings.platform == peer:
+        with CatalogStore.opened(platform_settings(root, peer)) as store:
+            spec = store.current()
+        names = {d.code: d.name for d in spec.departments}
+        for r in spec.resources:
+            print(f"{r.code}  {r.share_type:<13} {r.name}  ({names.get(r.provider, r.provider)})")
+        print(f"{len(spec.resources)} resources, {len(spec.departments)} departments of {peer}")
+        return 0
+    here = settings.platform
+    agreements = [
+        a
+        for a in AgreementBook(root.state_dir).all()
+        if a.active and a.source == peer and a.target == here
+    ]
+    if not agreements:
+        raise UserError(
+            f"{here} has no active agreement with {peer}: nothing of {peer} is mirrored here "
+            "(`govbus federation list`)"
+        )
+    for a in agreements:
+        readers = ", ".join(a.consumers) or "every department"
+        for offered in a.resources:
+            topic = settings.naming.mirrored_topic(peer, offered.topic)
+            print(
+                f"{offered.code}  mirrored      {offered.name}  ({offered.provider_name}, "
+                f"{peer})  {topic}  "
+                f"{a.share_type} here: {readers}"
+            )
+    if any(a.catalog for a in agreements):
+        topic, spec = mirrored_catalog(settings, peer)
+        names = {d.code: d.name for d in spec.departments}
+        print(f"{peer}'s catalog as mirrored to {here} ({topic}):")
+        for r in spec.resources:
+            print(
+                f"  {r.code}  {r.share_type:<13} {r.name}  "
+                f"({names.get(r.provider, r.provider)}, {peer})"
+            )
+        print(f"  {len(spec.resources)} resources, {len(spec.departments)} departments")
+    return 0
+
+
 def _show(args: argparse.Namespace, settings: Settings) -> int:
+    if args.show_platform:
+        return _show_platform(args, settings)
     store = _store(settings)
     spec = (
         store.part(department=args.department, district=args.district)
@@ -339,6 +391,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = cs.add_parser("show", help="list resources, or show one in full")
     p.add_argument("resource", nargs="?", help="a resource code")
     _add_scope(p, "list")
+    p.add_argument(
+        "--platform",
+        dest="show_platform",
+        metavar="ID",
+        help="a named platform's catalog; run on another platform (`govbus --platform city "
+        "catalog show --platform tianning`): what that platform mirrors here",
+    )
     p.set_defaults(handler=_show)
 
     p = cs.add_parser("diff", help="what changed between two catalog versions")

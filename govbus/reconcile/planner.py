@@ -9,12 +9,15 @@ import datetime as dt
 from confluent_kafka.admin import AdminClient
 
 from govbus.catalog.store import CatalogStore
+from govbus.federation.agreements import AgreementBook
+from govbus.federation.needs import needs_of
 from govbus.reconcile.desired import desired_state
 from govbus.reconcile.plan import Plan, Scope, make_plan, read_actual
 from govbus.share.requests import ShareRequests
 from govbus.vocabulary import kafka
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL
+from govbus.vocabulary.platforms import root_settings
 from stream_apps.registry import AppContext, all_needs
 
 
@@ -22,7 +25,8 @@ def plan_for(settings: Settings) -> tuple[Plan, AdminClient]:
     """The plan (and the admin client that read the cluster) for ``settings``' cluster.
 
     With a ``namespace`` setting the reconciler owns only that namespace's topics and platform
-    users and the catalog's departments, so two exchanges can share a cluster.
+    users and the catalog's departments, so two exchanges can share a cluster. A named platform
+    (``--platform``) also gets what its active federation agreements need (govbus.federation).
     """
     with CatalogStore.opened(settings) as store:
         spec = store.current()
@@ -41,6 +45,15 @@ def plan_for(settings: Settings) -> tuple[Plan, AdminClient]:
         stream_apps=all_needs(spec, context),
         operator=settings.share_coordinator,
     )
+    if settings.platform:
+        # Article 13: what this platform's active federation agreements need (its peers'
+        # MirrorMaker principal, the readers of the copies it receives).
+        book = AgreementBook(root_settings(settings).state_dir)
+        federation = needs_of(settings.platform, book.all(), naming)
+        for user, reason in federation.users.items():
+            desired.users.setdefault(user, reason)
+        for acl, reason in federation.acls.items():
+            desired.acls.setdefault(acl, reason)
     protected = frozenset({settings.admin_username, ADMIN_PRINCIPAL, CONTROLLER_PRINCIPAL})
     if naming.prefix:
         scope = Scope.namespace(naming, tuple(d.id for d in spec.departments))

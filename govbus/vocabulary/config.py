@@ -71,6 +71,9 @@ class Settings:
     # Put in front of every topic and platform user name (govbus.vocabulary.naming): a second
     # exchange on the same cluster, or a test's own namespace. Empty in production.
     namespace: str = ""
+    # The named platform (article 13) these settings point at (govbus.vocabulary.platforms):
+    # empty for the single exchange of the state directory; ``--platform ID`` sets it.
+    platform: str = ""
 
     @property
     def naming(self) -> Naming:

@@ -124,6 +124,28 @@ def client_properties(settings: Settings, username: str, password: str) -> dict[
     return {k: str(v) for k, v in conf.items() if k != "logger"}
 
 
+# librdkafka client settings and the Java client's names for the same thing (a JVM client such
+# as MirrorMaker 2 gets its configuration from client_config through java_client_properties).
+_JAVA_SAME = ("bootstrap.servers", "security.protocol", "sasl.mechanism")
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+def java_client_properties(conf: dict[str, Any], password_ref: str) -> dict[str, str]:
+    """The Java client properties of a ``client_config``: the same servers, protocol and
+    mechanism, the SASL user in a JAAS line whose password is ``password_ref`` (e.g. a
+    ``${file:...}`` reference, so no secret lands in a properties file), and a PEM trust store
+    for ``ssl.ca.location``. Settings only librdkafka has (the logger, callbacks) are left out."""
+    props = {k: str(conf[k]) for k in _JAVA_SAME if k in conf}
+    if "sasl.username" in conf:
+        props["sasl.jaas.config"] = (
+            f'{_SCRAM_LOGIN} required username="{conf["sasl.username"]}" password="{password_ref}";'
+        )
+    if "ssl.ca.location" in conf:
+        props["ssl.truststore.type"] = "PEM"
+        props["ssl.truststore.location"] = str(conf["ssl.ca.location"])
+    return props
+
+
 def admin_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
     return client_config(
         settings,

@@ -23,7 +23,10 @@
   ``govbus.access`` (broker-side access evidence: who read which topic);
 - the auditor (审计机关, article 24): user ``govbus-auditor``, groups ``govbus-auditor.*``;
 - platform apps' users and consumer groups: ``govbus-<app>`` (e.g. ``govbus-verifier``); their
-  Faust-internal topics start with that id.
+  Faust-internal topics start with that id;
+- federation (article 13): a resource topic of platform ``tianning`` arrives on a peer as
+  ``tianning.gov.<code>``; the MirrorMaker 2 principal of the flow is
+  ``govbus-mirror-tianning-to-city`` on both clusters.
 
 ``Naming(prefix)`` puts ``prefix`` in front of every topic, platform user and app id, so a test
 (or a second exchange on the same cluster) gets a namespace of its own by passing one value.
@@ -55,6 +58,7 @@ FRESHNESS = "freshness"
 LOOKUP = "lookup"  # the lookup service (govbus.lookup), not a stream app
 # The audit office's principal (审计机关, article 24): reads the audit trails, nothing else.
 AUDITOR = "auditor"
+MIRROR = "mirror"  # MirrorMaker 2 between two platforms (govbus.federation)
 
 RESOURCE_TOPIC_PREFIX = "gov."
 # Every verification topic starts "verify." (the reconciler manages the prefix, so the
@@ -174,6 +178,39 @@ class Naming:
     @property
     def platform_user_prefix(self) -> str:
         return self.prefix + PLATFORM_USER_PREFIX
+
+    # -- federation (article 13) --------------------------------------------------------------
+    def mirror_user(self, source: str, target: str) -> str:
+        """The MirrorMaker 2 principal of the flow ``source`` → ``target``: the same user name
+        on both clusters, with READ on the source and the remote-topic rights on the target."""
+        return self.app_user(f"{MIRROR}-{source}-to-{target}")
+
+    @staticmethod
+    def mirrored_topic(source: str, topic: str) -> str:
+        """Where ``topic`` of platform ``source`` arrives on a peer: ``<source>.<topic>``
+        (MirrorMaker 2's DefaultReplicationPolicy; the alias is the platform id)."""
+        return f"{source}.{topic}"
+
+    @staticmethod
+    def mirror_internal_topics(source: str) -> tuple[str, ...]:
+        """MirrorMaker 2's own topics on the target of a flow from ``source`` (dedicated mode:
+        the Connect worker's configs, offsets and status, and the offset syncs)."""
+        return (
+            f"mm2-configs.{source}.internal",
+            f"mm2-offsets.{source}.internal",
+            f"mm2-status.{source}.internal",
+            f"mm2-offset-syncs.{source}.internal",
+        )
+
+    @staticmethod
+    def mirror_checkpoints_topic(source: str) -> str:
+        """Consumer-group offsets of ``source`` translated for the target (MirrorCheckpoint)."""
+        return f"{source}.checkpoints.internal"
+
+    @staticmethod
+    def mirror_group(source: str) -> str:
+        """The MirrorMaker 2 worker group on the target (dedicated mode: ``<source>-mm2``)."""
+        return f"{source}-mm2"
 
 
 NAMING = Naming()  # production names

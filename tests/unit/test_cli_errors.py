@@ -43,6 +43,7 @@ PROVIDER = "cz-gaj"
 HOLDER = "cz-mzj"  # holds copies of HOUSEHOLD's citizen_name
 REFUSING_BOOTSTRAP = "127.0.0.1:1"
 CONFIG_ERROR = {"GOVBUS_BROKER_PORT": "not-a-port"}  # for commands that take no other input
+NO_BOOTSTRAP = {"GOVBUS_BOOTSTRAP_SERVERS": ""}  # --platform: the platform's own local cluster
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ("broker", "start"): [
         case("broker start", "Kafka 9.9.9 is not pinned", env={"GOVBUS_KAFKA_VERSION": "9.9.9"}),
         case("broker start --nodes 2", "argument --nodes: invalid choice"),
+        case("broker start --port 36999", "describe a named platform"),
+        case(
+            "--platform city broker start --port 36999",
+            "is new: give --title, --level",
+            env=NO_BOOTSTRAP,
+        ),
     ],
     ("broker", "stop"): [case("broker stop", "broker_port", env=CONFIG_ERROR)],
     ("broker", "status"): [case("broker status", "broker_port", env=CONFIG_ERROR)],
@@ -114,7 +121,10 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case("catalog export {missing}/c.yaml", "does not exist"),
         case("catalog export {binary}", "give a .yaml or .xlsx file"),
     ],
-    ("catalog", "show"): [case("catalog show nosuch", "no resource nosuch")],
+    ("catalog", "show"): [
+        case("catalog show nosuch", "no resource nosuch"),
+        case("catalog show --platform nosuch", "no platform 'nosuch'"),
+    ],
     ("catalog", "diff"): [case("catalog diff 1 99", "version 99 does not exist")],
     ("catalog", "history"): [case("catalog history", "broker_port", env=CONFIG_ERROR)],
     ("catalog", "search"): [case("catalog search ' '", "give a word")],
@@ -246,6 +256,26 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case(f"agent check --department {PROVIDER}", "required: --mapping"),
     ],
     ("demo",): [case("demo", "broker_port", env=CONFIG_ERROR)],
+    ("federation", "offer"): [
+        case(f"federation offer a1 --to city --resource {HOUSEHOLD}", "add --platform ID"),
+        case("--platform Tianning federation offer a1 --to city", "platform id 'Tianning'"),
+    ],
+    ("federation", "accept"): [
+        case("federation accept a1 --share-type conditional", "add --platform ID"),
+        case("federation accept a1 --share-type none", "argument --share-type: invalid choice"),
+    ],
+    ("federation", "list"): [
+        case("--platform nosuch federation list", "no platform 'nosuch'", env=NO_BOOTSTRAP)
+    ],
+    ("federation", "revoke"): [case("federation revoke a1 --reason r", "add --platform ID")],
+    ("federation", "plan"): [
+        case("--platform nosuch federation plan", "no platform 'nosuch'", env=NO_BOOTSTRAP)
+    ],
+    ("federation", "apply"): [
+        case("--platform nosuch federation apply", "no platform 'nosuch'", env=NO_BOOTSTRAP)
+    ],
+    ("federation", "run"): [case("federation run", "add --platform ID")],
+    ("federation", "cascade"): [case("federation cascade tianning", "add --platform ID")],
     ("exporter",): [case("exporter --port x", "argument --port: invalid int")],
     ("violations", "list"): [
         case("violations list --kind 26(9)", "kinds of article 26"),
