@@ -20,6 +20,11 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ "$want_test" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v kcat >/dev/null 2>&1 || missing+=(kcat)  # the "client that is not ours" tests
+  # The web console's browser tests drive Debian's Chromium with Playwright (which cannot
+  # download a browser of its own here).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # A CJK font, so the console's screenshots show Chinese, not empty boxes.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"

@@ -22,6 +22,7 @@ from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
 from govbus.cli.stream_apps import register as register_stream_apps
 from govbus.cli.subscribe import register as register_subscribe
+from govbus.cli.web import register as register_web
 from govbus.local_postgres import LocalPostgres
 from govbus.monitor.exporter import serve_until_stopped
 from govbus.vocabulary.config import Settings, load_settings
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_share(sub)
     register_disputes(sub)
     register_stream_apps(sub)
+    register_web(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

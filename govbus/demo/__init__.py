@@ -21,6 +21,7 @@ from govbus.catalog.outbox import OutboxRelay
 from govbus.catalog.search import SearchIndex
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
@@ -217,5 +218,6 @@ def run(settings: Settings, out: Printer = print) -> None:
     out("done: one source writes, only granted departments read, the broker enforces both.")
     reconcile_story(settings, out)
     exchange_story(settings, out)
+    demo_console.run(settings, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

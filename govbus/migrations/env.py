@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+# ... and the web console's accounts (0004).
+from govbus.accounts import model as _accounts_model  # noqa: F401
 from govbus.catalog.model import Base
 
 # Imported for its tables: one Alembic history covers the catalog and the share requests.

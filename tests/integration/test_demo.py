@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from govbus.accounts.store import Accounts
+from govbus.catalog.store import CatalogStore
+
 pytestmark = pytest.mark.kafka
 
 # Beside the session broker (19492 + 400 by default), so parallel test sessions do not collide.
@@ -65,3 +68,15 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "resolved it: confirmed" in lines["22"]
     assert "(no grant) reads the public view" in lines["23"]
     assert "********" in lines["23"]  # the citizen id is masked in the view
+    # The console's address and one login per role, each of which logs in.
+    assert "http://127.0.0.1:8080/" in lines["24"]
+    logins = re.findall(r"^ +(\w+) +(\S+) +password (\S+)", story, re.M)
+    assert {role for role, _, _ in logins} == {"viewer", "steward", "approver", "operator"}
+    store = CatalogStore(f"sqlite:///{state / 'catalog.db'}")
+    try:
+        accounts = Accounts(store, coordinator="cz-dsjj")
+        for role, username, password in logins:
+            account = accounts.authenticate(username, password)
+            assert account is not None and account.role == role, username
+    finally:
+        store.dispose()

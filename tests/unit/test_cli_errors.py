@@ -204,6 +204,30 @@ CASES: dict[tuple[str, ...], list[Case]] = {
     ],
     ("demo",): [case("demo", "broker_port", env=CONFIG_ERROR)],
     ("exporter",): [case("exporter --port x", "argument --port: invalid int")],
+    ("web", "serve"): [
+        case("web serve --port x", "argument --port: invalid int"),
+        case("web serve --host 203.0.113.7 --port 8080", "cannot serve the web console"),
+    ],
+    ("web", "user", "add"): [
+        case(
+            "web user add 'Bad Name' --department cz-mzj --role viewer --password-file {password}",
+            "user name 'Bad Name'",
+        ),
+        case(
+            "web user add mzj-x --department nosuch --role viewer --password-file {password}",
+            "department 'nosuch' is not in the catalog",
+        ),
+        case(
+            "web user add gaj-op --department cz-gaj --role operator --password-file {password}",
+            "role operator is for the platform operator",
+        ),
+        case("web user add x1 --department cz-mzj --role king", "argument --role: invalid choice"),
+        case(
+            "web user add x1 --department cz-mzj --role viewer --password-file {missing}",
+            "No such file or directory",
+        ),
+    ],
+    ("web", "users"): [case("web users", "broker_port", env=CONFIG_ERROR)],
 }
 
 
