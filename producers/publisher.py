@@ -11,8 +11,10 @@ Each record is validated against the catalog (producers/validate.py):
   one-data-one-source key (``record_key``), so the compacted topic keeps one current record
   per key;
 - an invalid record goes, as JSON, to the department's dead-letter topic ``dlq.<id>`` with
-  every rule it breaks. The record is kept as given, personal identifiers included: it is
-  needed to fix it, and only the department (and the platform operator) can read its DLQ.
+  every rule it breaks (and its ``_origin``, if it has one: where it came from, e.g. a
+  front-end table and primary key). The record is kept as given, personal identifiers
+  included: it is needed to fix it, and only the department (and the platform operator) can
+  read its DLQ.
 
 Deletes are tombstones (null value) with the record key.
 
@@ -348,6 +350,22 @@ class Publisher:
             self._produce(pending, position, topic, record_key(resource, key), None, base_headers)
         return self._finish(pending)
 
+    def reject(
+        self,
+        resource_code: str,
+        rejected: Iterable[tuple[int, Mapping[str, Any], list[RecordError]]],
+        *,
+        source: str = "api",
+    ) -> PublishReport:
+        """Dead-letter records the caller found unusable before validation, e.g. a front-end
+        table's row with a text column that does not decode (connectors/): each (position,
+        record, errors) goes to the department's dead-letter topic as ``publish`` sends an
+        invalid record; the report counts them, and raises if one was not acknowledged."""
+        resource, _topic, pending, _headers = self._start(resource_code, source)
+        for position, record, errors in rejected:
+            self._dead_letter(resource, record, position, errors, source, pending)
+        return self._finish(pending)
+
     def _start(
         self, resource_code: str, source: str
     ) -> tuple[Resource, str, _Pending, wire.Headers]:
@@ -380,8 +398,10 @@ class Publisher:
             "source": source,
             "position": position,
             "errors": [{"item": e.item, "rule": e.rule, "message": e.message} for e in errors],
-            "record": dict(record),
+            "record": {k: v for k, v in record.items() if k != "_origin"},
         }
+        if "_origin" in record:  # where it came from, e.g. a front-end table and primary key
+            letter["origin"] = record["_origin"]
         value = json.dumps(letter, ensure_ascii=False, default=_json_default).encode()
 
         def counted(err: KafkaError | None, _msg: Message | None) -> None:

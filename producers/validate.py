@@ -60,7 +60,9 @@ RULES = (
     "uscc",
 )
 # Fields a record may carry besides its items; they steer publishing and are not payload.
-META_FIELDS = frozenset({"_event_time"})
+# ``_origin`` says where the record came from (a front-end agent's table and primary key); a
+# dead letter carries it, so the department can find the row to fix.
+META_FIELDS = frozenset({"_event_time", "_origin"})
 KEY_SEPARATOR = "|"
 
 

@@ -20,6 +20,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ "$want_test" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v kcat >/dev/null 2>&1 || missing+=(kcat)  # the "client that is not ours" tests
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # alert rules and their tests
   # The web console's browser tests drive Debian's Chromium with Playwright (which cannot
   # download a browser of its own here).
   [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -24,5 +24,8 @@ echo "== import-linter (the layers of docs/architecture.md)"
 .venv/bin/lint-imports
 echo "== mypy (strict, core package)"
 .venv/bin/mypy
+echo "== promtool (the alert rules and their unit tests, monitoring/alerts)"
+promtool check rules monitoring/alerts/govbus-rules.yml
+promtool test rules monitoring/alerts/govbus-rules.test.yml
 echo "== pytest"
 .venv/bin/pytest "$@"

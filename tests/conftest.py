@@ -25,7 +25,7 @@ from govbus.vocabulary import acls as kafka_acls
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.kafka import admin_client
 
-pytest_plugins = ["tests.integration.fixtures"]
+pytest_plugins = ["tests.integration.fixtures", "tests.integration.agent_fixtures"]
 
 # Another port lets a second test session run beside this one (e.g. CI next to development).
 TEST_BROKER_PORT = int(os.environ.get("GOVBUS_TEST_BROKER_PORT", "19492"))

@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 from govbus import demo
 from govbus.broker.classpath import write_lock
 from govbus.broker.cluster import LocalCluster
+from govbus.cli.agent import register as register_agent
 from govbus.cli.catalog import register as register_catalog
 from govbus.cli.disputes import register as register_disputes
 from govbus.cli.publish import register as register_publish
@@ -22,6 +23,7 @@ from govbus.cli.reconcile import register as register_reconcile
 from govbus.cli.share import register as register_share
 from govbus.cli.stream_apps import register as register_stream_apps
 from govbus.cli.subscribe import register as register_subscribe
+from govbus.cli.supervise import register as register_supervise
 from govbus.cli.web import register as register_web
 from govbus.local_postgres import LocalPostgres
 from govbus.monitor.exporter import serve_until_stopped
@@ -187,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_share(sub)
     register_disputes(sub)
     register_stream_apps(sub)
+    register_supervise(sub)
     register_web(sub)
+    register_agent(sub)
 
     sub.add_parser("demo", help="live demo of the exchange on the broker").set_defaults(
         handler=_demo

@@ -21,10 +21,12 @@ from govbus.catalog.outbox import OutboxRelay
 from govbus.catalog.search import SearchIndex
 from govbus.catalog.store import CatalogStore
 from govbus.catalog.yaml_io import SAMPLE_CATALOG_PATH, load_yaml
+from govbus.demo import agents as demo_agents
 from govbus.demo import console as demo_console
 from govbus.demo import exchange as demo_exchange
 from govbus.demo import sharing as demo_sharing
 from govbus.demo import streams as demo_streams
+from govbus.demo import supervision as demo_supervision
 from govbus.reconcile.plan import apply
 from govbus.reconcile.planner import plan_for
 from govbus.vocabulary import acls
@@ -161,6 +163,13 @@ def exchange_story(settings: Settings, out: Printer) -> None:
     demo_streams.run(settings, spec, version, out)
 
 
+def agents_story(settings: Settings, out: Printer) -> None:
+    """A department's front-end table to another's, through the front-end agents."""
+    with CatalogStore.opened(settings) as store:
+        spec, version = store.current(), store.latest_number()
+    demo_agents.run(settings, spec, version, out)
+
+
 def run(settings: Settings, out: Printer = print) -> None:
     catalog_story(settings, out)
     admin = kafka_clients.admin_client(settings)
@@ -219,5 +228,9 @@ def run(settings: Settings, out: Printer = print) -> None:
     reconcile_story(settings, out)
     exchange_story(settings, out)
     demo_console.run(settings, out)
+    with CatalogStore.opened(settings) as store:
+        spec = store.current()
+    demo_supervision.run(settings, spec, out)
+    agents_story(settings, out)
     if not settings.bootstrap_servers:
         out("(the local broker keeps running; `govbus broker stop` stops it)")

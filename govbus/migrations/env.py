@@ -13,8 +13,10 @@ from alembic import context
 from govbus.accounts import model as _accounts_model  # noqa: F401
 from govbus.catalog.model import Base
 
-# Imported for its tables: one Alembic history covers the catalog and the share requests.
+# Imported for their tables: one Alembic history covers the catalog, the share requests and
+# the violation ledger (0005) ...
 from govbus.share import model as _share_model  # noqa: F401
+from govbus.supervise import model as _supervise_model  # noqa: F401
 
 
 def _migrate(connection: sa.Connection) -> None:

@@ -270,13 +270,23 @@ class Subscriber:
     # --- the loop --------------------------------------------------------------------------------
 
     def run(
-        self, handler: Handler, max_records: int | None = None, timeout: float | None = None
+        self,
+        handler: Handler,
+        max_records: int | None = None,
+        timeout: float | None = None,
+        *,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
         """Hand records to ``handler`` until ``max_records`` or ``timeout`` s without a record.
 
         Returns how many records the handler processed. Raises SubscribeError on a broker
         refusal or an undecodable record, and re-raises what the handler raised; offsets of
         records the handler finished are committed in every case.
+
+        ``before_commit`` is called before every offset commit, and the offsets are committed
+        only if it returns: a handler that keeps records (e.g. a front-end agent's database
+        transaction, connectors/sink.py) makes them durable there. With it, offsets are also
+        committed after each batch that arrived, so the handler keeps at most one batch.
         """
         self._stopping = False
         status = self._status()  # first: nothing else is open if it cannot be read
@@ -315,14 +325,17 @@ class Subscriber:
                     done[record.partition] = record.offset + 1
                     pending += 1
                     if pending >= self.commit_every:
-                        self._commit(consumer, done)
+                        self._commit(consumer, done, before_commit)
                         pending = 0
                     if (
                         window.count >= self.audit_every
                         or time.monotonic() - window.opened >= self.audit_interval
                     ):
-                        self._commit(consumer, done)
+                        self._commit(consumer, done, before_commit)
                         window = self._audit(producer, window)
+                if before_commit is not None and pending:
+                    self._commit(consumer, done, before_commit)
+                    pending = 0
                 if status is not None:
                     self._poll_status(status)  # disputes opened or closed meanwhile
                 if time.monotonic() - lag_at >= self.lag_interval:
@@ -331,11 +344,11 @@ class Subscriber:
                 if got:
                     idle_since = time.monotonic()
                 elif window.count and time.monotonic() - window.opened >= self.audit_interval:
-                    self._commit(consumer, done)
+                    self._commit(consumer, done, before_commit)
                     window = self._audit(producer, window)
         finally:
             try:
-                self._commit(consumer, done)
+                self._commit(consumer, done, before_commit)
                 self._record_lag(consumer, done)
                 if window.count:
                     self._audit(producer, window)
@@ -436,9 +449,16 @@ class Subscriber:
             )
         return decoded
 
-    def _commit(self, consumer: Consumer, done: dict[int, int]) -> None:
+    def _commit(
+        self,
+        consumer: Consumer,
+        done: dict[int, int],
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         if not done:
             return
+        if before_commit is not None:
+            before_commit()
         offsets = [TopicPartition(self.topic, p, o) for p, o in sorted(done.items())]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)

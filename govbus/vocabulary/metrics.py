@@ -9,14 +9,20 @@ lag name a consumer group and the partitions it reads (a handful per group).
 
 from __future__ import annotations
 
+import json
 import threading
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from govbus.vocabulary.errors import UserError
 
 __all__ = [
+    "AGENT_LAG",
+    "AGENT_ROWS",
     "BYTES_PUBLISHED",
     "CONSUMER_LAG",
     "DEAD_LETTERS",
@@ -25,6 +31,7 @@ __all__ = [
     "RECORDS_PUBLISHED",
     "REGISTRY",
     "VALIDATION_FAILURES",
+    "HealthCheck",
     "serve",
 ]
 
@@ -79,14 +86,73 @@ CONSUMER_LAG = Gauge(
     registry=REGISTRY,
 )
 
+# The front-end agents (connectors/, article 16 前置机共享): ``table`` is a table of the
+# department's front-end database (a handful per agent), ``stage`` one of read (rows the
+# source read), published (acknowledged on the resource topic, deletes included),
+# dead-lettered (acknowledged on the dead-letter topic), written (rows the sink upserted or
+# deleted, counted after the database commit).
+AGENT_ROWS = Counter(
+    "govbus_agent_rows",
+    "Rows of a front-end table a front-end agent read, published, dead-lettered or wrote",
+    ["department", "table", "stage"],
+    registry=REGISTRY,
+)
+AGENT_LAG = Gauge(
+    "govbus_agent_lag_seconds",
+    "How far a source agent's watermark is behind the newest row of its front-end table: the "
+    "newest update time minus the watermark's (0 when every row is published)",
+    ["department", "table"],
+    registry=REGISTRY,
+)
 
-def serve(port: int, addr: str = "0.0.0.0") -> tuple[WSGIServer, threading.Thread]:
-    """Expose REGISTRY at http://<addr>:<port>/metrics from a daemon thread (port 0: any free
-    port, see ``server.server_port``); ``server.shutdown()`` stops it."""
+
+HEALTH_PATHS = ("/healthz", "/health")
+# What a process checks when asked whether it is healthy: None if it is, else the problem.
+HealthCheck = Callable[[], str | None]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would flood the log."""
+
+
+def _health_body(check: HealthCheck | None) -> tuple[str, bytes]:
     try:
-        return start_http_server(port, addr=addr, registry=REGISTRY)
+        problem = check() if check is not None else None
+    except Exception as exc:  # a failing check is an unhealthy answer, never a crash
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return "200 OK", b'{"status": "ok"}\n'
+    body = json.dumps({"status": "unhealthy", "problem": problem}, ensure_ascii=False)
+    return "503 Service Unavailable", (body + "\n").encode("utf-8")
+
+
+def serve(
+    port: int, addr: str = "0.0.0.0", health: HealthCheck | None = None
+) -> tuple[WSGIServer, threading.Thread]:
+    """Expose REGISTRY at http://<addr>:<port>/metrics from a daemon thread (port 0: any free
+    port, see ``server.server_port``); ``server.shutdown()`` stops it.
+
+    ``/healthz`` (or ``/health``) answers ``200 {"status": "ok"}`` while the process serves and
+    ``health`` (if given) finds no problem, else ``503`` with the problem: every long-running
+    govbus process (exporter, stream apps, publish and consume with ``--metrics-port``) has it.
+    """
+    metrics_app = make_wsgi_app(REGISTRY)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in HEALTH_PATHS:
+            status, body = _health_body(health)
+            start_response(status, [("Content-Type", "application/json")])
+            return [body]
+        return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+    try:
+        server = make_server(addr, port, app, ThreadingWSGIServer, handler_class=_Quiet)
     except OSError as exc:
         raise UserError(
             f"cannot serve metrics on {addr}:{port}: {exc.strerror or exc}; choose another "
             "port (--metrics-port, or metrics_port in the config)"
         ) from None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread

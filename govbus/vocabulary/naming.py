@@ -11,7 +11,8 @@
 - a department's SCRAM user (principal ``User:<id>``): the department id; its consumer groups
   are prefixed ``<id>.``;
 - platform topics: ``govbus.catalog`` (catalog events), ``govbus.share`` (share requests),
-  ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``;
+  ``govbus.audit`` (usage audit), ``govbus.violations`` (article 26), ``govbus.freshness``,
+  ``govbus.supervision`` (the violation ledger's events: recorded, notified, answered, closed);
 - platform apps' users and consumer groups: ``govbus-<app>`` (e.g. ``govbus-verifier``); their
   Faust-internal topics start with that id.
 
@@ -127,6 +128,10 @@ class Naming:
     @property
     def freshness_topic(self) -> str:
         return self.prefix + "govbus.freshness"
+
+    @property
+    def supervision_topic(self) -> str:
+        return self.prefix + "govbus.supervision"
 
     def app_user(self, app: str) -> str:
         """The SCRAM user, consumer group and Faust app id of platform app ``app``."""

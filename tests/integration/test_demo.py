@@ -80,3 +80,10 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
             assert account is not None and account.role == role, username
     finally:
         store.dispose()
+    assert "never answered" in lines["25"]
+    assert "26(3): 1" in lines["26"] and "26(2)" in lines["26"]  # the request, stale resources
+    assert "    a stale resource: [" in story
+    assert "通知整改" in lines["27"] and "recorded → notify → respond → close" in story
+    assert "evaluate --year" in lines["28"] and "    chart '各部门综合得分' in " in story
+    assert "front-end table mzj_hjxx shows the new row" in lines["29"]
+    assert "(3 rows, then 1 new row by watermark)" in lines["29"]

@@ -13,17 +13,18 @@ from pathlib import Path
 import grimp
 
 REPO = Path(__file__).resolve().parents[2]
-ROOTS = ("govbus", "producers", "stream_apps")
+ROOTS = ("govbus", "producers", "stream_apps", "connectors")
 # The one place a function may import project code: the stream-app registry loads an app's
 # module (and with it Faust, ~0.5 s) only when that app is run or planned.
 LAZY_IMPORTS_ALLOWED = {"stream_apps/registry.py"}
 
 
 def package_of(module: str) -> str:
-    """``govbus.catalog.store`` → ``govbus.catalog``; ``producers.publisher`` → ``producers``."""
+    """``govbus.catalog.store`` → ``govbus.catalog``; ``producers.publisher`` → ``producers``
+    (``connectors.sink`` → ``connectors``)."""
     parts = module.split(".")
-    if parts[0] == "producers":
-        return "producers"
+    if parts[0] in ("producers", "connectors"):
+        return parts[0]
     return ".".join(parts[:2])
 
 

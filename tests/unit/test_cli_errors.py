@@ -202,8 +202,56 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         case("stream-apps run nosuch", "unknown stream app 'nosuch'"),
         case("stream-apps run x --partitions three", "invalid int value"),
     ],
+    ("agent", "source"): [
+        case(f"agent source --department {PROVIDER} --mapping {{binary}} {PW}", "not a text file"),
+        case(
+            f"agent source --department {PROVIDER} --mapping {{agent_mapping}} {PW}",
+            "agent.yaml:7:9: sources[0] (table hh) column a: item nosuch is not an info item",
+        ),
+    ],
+    ("agent", "sink"): [
+        case(f"agent sink --department {HOLDER} --mapping {{missing}}/m.yaml {PW}", "No such file"),
+        case(
+            f"agent sink --department nosuch --mapping {{agent_mapping}} {PW}",
+            "agent.yaml:9:5: sinks[0] (table hh_copy): department 'nosuch' is not registered",
+        ),
+    ],
+    ("agent", "check"): [
+        case("agent check --department nosuch --mapping {agent_mapping}", "'nosuch' is not"),
+        case(f"agent check --department {PROVIDER}", "required: --mapping"),
+    ],
     ("demo",): [case("demo", "broker_port", env=CONFIG_ERROR)],
     ("exporter",): [case("exporter --port x", "argument --port: invalid int")],
+    ("violations", "list"): [
+        case("violations list --kind 26(9)", "kinds of article 26"),
+        case("violations list --department nosuch", "unknown department 'nosuch'"),
+    ],
+    ("violations", "show"): [case("violations show 99", "no violation 99")],
+    ("violations", "notify"): [
+        case("violations notify 99 --actor cz-gaj --note n", "only the operator"),
+        case("violations notify 1 --actor cz-dsjj --workdays 0 --note note", "1..60"),
+    ],
+    ("violations", "respond"): [
+        case("violations respond 99 --actor cz-gaj --text done", "no violation 99")
+    ],
+    ("violations", "close"): [
+        case("violations close 99 --actor cz-dsjj --reason ' '", "the reason must say")
+    ],
+    ("violations", "escalate"): [
+        case("violations escalate --actor cz-dsjj", "give a violation ID, or --overdue")
+    ],
+    ("violations", "record"): [
+        case("violations record --department cz-gaj --reason x --actor cz-dsjj", "reason must say")
+    ],
+    ("violations", "detect"): [
+        case("violations detect --dead-letter-threshold 2", "not a fraction in [0, 1)")
+    ],
+    ("violations", "relay"): [case("violations relay", "broker_port", env=CONFIG_ERROR)],
+    ("evaluate",): [
+        case("evaluate --year 2999", "has not begun"),
+        case("evaluate --year 2026 --as-of 2025-01-01", "is not in 2026"),
+    ],
+    ("report",): [case("report --department nosuch --year 2026", "unknown department 'nosuch'")],
     ("web", "serve"): [
         case("web serve --port x", "argument --port: invalid int"),
         case("web serve --host 203.0.113.7 --port 8080", "cannot serve the web console"),
@@ -286,7 +334,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for f in gbk_catalog.glob("*.csv"):
         f.write_bytes(f.read_text(encoding="utf-8-sig").encode("gb18030"))
     (root / "out").mkdir()
+    agent_mapping = root / "agent.yaml"  # a front-end agent's mapping naming an unknown item
+    agent_mapping.write_text(
+        f"database: sqlite:///{root / 'frontend.db'}\nsources:\n  - table: hh\n"
+        f"    resource: {HOUSEHOLD}\n    updated_at: t\n    columns:\n"
+        f"      - {{column: a, item: nosuch}}\nsinks:\n  - resource: {HOUSEHOLD}\n"
+        "    table: hh_copy\n    purpose: work-reference\n",
+        encoding="utf-8",
+    )
     return {
+        "agent_mapping": agent_mapping,
         "state": state,
         "password": password,
         "binary": binary,

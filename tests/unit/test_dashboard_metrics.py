@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+from govbus.monitor.broker import BrokerCollector
+from govbus.supervise.metrics import EvaluationCollector, SupervisionCollector
 from govbus.vocabulary import metrics
 from tests.unit.test_compose import REPO, metric_names
 
@@ -31,6 +33,8 @@ def defined() -> dict[str, set[str]]:
         objects += vars(module).values()
     # The share metrics are families a collector builds; describe() needs no database.
     objects += ShareCollector.__new__(ShareCollector).describe()
+    for collector in (SupervisionCollector, EvaluationCollector, BrokerCollector):
+        objects += collector.__new__(collector).describe()
     for value in objects:
         name = getattr(value, "_name", None) or getattr(value, "name", None)
         names = getattr(value, "_labelnames", None)
