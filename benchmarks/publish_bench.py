@@ -19,7 +19,9 @@ Three paths, each timed ``--rounds`` times, alternating, medians printed:
   ``workers`` = 2 .. ``--max-workers``, default the cores available), and ``Subscriber.run``
   (decoding, commits, usage audit) reading them.
 
-Producers share settings (idempotent, acks=all, same linger and batch size). Consume time runs
+Producers share settings (idempotent, acks=all, same linger and batch size). Besides the rates,
+the calling thread's CPU time per record of raw, peer and SDK (one process, ``time.thread_time``:
+steady on a shared machine, where the rates swing with the load). Consume time runs
 from the first record received (group join excluded). The single-process cost per record is
 broken down (validation, encoding, produce). Latency: one record every 50 ms, published ->
 handed to the application, for raw (produce -> poll) and SDK (``Publisher.publish`` ->
@@ -71,7 +73,7 @@ from govbus.vocabulary.identifiers import citizen_id_check_digit, uscc_check_cha
 from govbus.vocabulary.naming import Naming
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey
-from producers.publisher import Publisher
+from producers.publisher import Publisher, TraceIds
 from producers.validate import avro_payload, record_key, validate_record
 
 STATE_DIR = Path(os.environ.get("GOVBUS_BENCH_STATE_DIR", "/tmp/govbus-publish-bench"))
@@ -348,12 +350,12 @@ def profile(bench: Bench, records: list[dict[str, Any]], registry: SchemaRegistr
         validate_record(res, record, position)
     validation = time.perf_counter() - start
     start = time.perf_counter()
-    now = dt.datetime.now(dt.UTC)
+    now, trace_id = dt.datetime.now(dt.UTC), TraceIds()
     for record in records:
         record_key(res, record)
         wire.encode_upsert(
             res, provider=CODE, catalog_version=1, event_time=now,
-            trace_id=str(uuid.uuid4()), payload=avro_payload(res, record),
+            trace_id=trace_id(), payload=avro_payload(res, record),
         )  # fmt: skip
     encoding = time.perf_counter() - start
     serializer = AvroSerializer(registry, json.dumps(schemas.envelope_schema(res)))
@@ -367,6 +369,22 @@ def profile(bench: Bench, records: list[dict[str, Any]], registry: SchemaRegistr
     line("SDK key + envelope + Avro encoding", f"{encoding * us:6.1f} µs/record")
     line("produce (raw client, pre-encoded)", f"{raw_seconds * us:6.1f} µs/record")
     line("peer AvroSerializer (envelope + Avro)", f"{peer * us:6.1f} µs/record")
+
+
+def profiled(bench: Bench, records: list[dict[str, Any]], top: int = 25) -> None:
+    """One SDK publish of ``records`` under cProfile: the functions that cost most (own time)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    sdk_produce(bench, records)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    print(f"== cProfile of one SDK publish of {len(records):,} records (top {top}, own time)")
+    print("\n".join(out.getvalue().strip().splitlines()[2:]))
 
 
 # --- latency ------------------------------------------------------------------------------------
@@ -501,6 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--max-workers", type=int, default=cores, help=f"default {cores}")
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument(
+        "--profile", action="store_true", help="print cProfile's top functions of one SDK publish"
+    )
+    parser.add_argument(
+        "--produce-only", action="store_true", help="stop after the produce figures and profile"
+    )
     args = parser.parse_args(argv)
 
     settings, stop = connect()
@@ -548,13 +572,19 @@ def main(argv: list[str] | None = None) -> int:
         peer_produce(peer, bench.peer_topic, records[:1], res)
         sdk_produce(bench, records[:1])
         timing: dict[str, list[float]] = {"raw": [], "peer": [], "sdk": []}
+        cpu: dict[str, list[float]] = {"raw": [], "peer": [], "sdk": []}
         workers = list(range(2, args.max_workers + 1))
         for w in workers:
             timing[f"sdk{w}"] = []
         for _ in range(args.rounds):  # alternating, so drifts of the machine hit every path
-            timing["raw"].append(raw_produce(producer, bench.raw_topic, encoded))
-            timing["peer"].append(peer_produce(peer, bench.peer_topic, records, res))
-            timing["sdk"].append(sdk_produce(bench, records))
+            for path, run in (
+                ("raw", lambda: raw_produce(producer, bench.raw_topic, encoded)),
+                ("peer", lambda: peer_produce(peer, bench.peer_topic, records, res)),
+                ("sdk", lambda: sdk_produce(bench, records)),
+            ):
+                before = time.thread_time()
+                timing[path].append(run())
+                cpu[path].append(time.thread_time() - before)
             for w in workers:
                 timing[f"sdk{w}"].append(sdk_produce(bench, records, workers=w))
         print("== produce (median of runs)")
@@ -568,6 +598,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{peer_p / raw_p:.2f}")  # fmt: skip
         for w, rate in per_workers.items():
             line(f"workers {w}: rate, vs 1 process", f"{rate:,.0f} records/s, {rate / sdk_p:.2f}x")
+        # The calling thread's CPU time per record (client threads excluded): what one process
+        # can do per core, and steadier than the rates when other processes share the cores.
+        per = {path: statistics.median(values) / n * 1e6 for path, values in cpu.items()}
+        line("calling thread CPU, µs/record", f"raw {per['raw']:.1f}, peer {per['peer']:.1f}, "
+             f"SDK {per['sdk']:.1f}")  # fmt: skip
+        line("SDK vs peer by that CPU (aim >= 1.5)", f"{per['peer'] / per['sdk']:.2f}x")
         print("== single-process cost per record")
         profile(
             bench,
@@ -575,6 +611,10 @@ def main(argv: list[str] | None = None) -> int:
             registry,
             statistics.median(timing["raw"]) / n * min(n, 20_000),
         )
+        if args.profile:
+            profiled(bench, records)
+        if args.produce_only:
+            return 0
 
         print("== consume (median of runs; every path read its own topic of the same records)")
         total = n * args.rounds + 1  # each topic holds every round's records and the warm-up

@@ -1,6 +1,6 @@
-"""Observations/s through the verification app on one worker, beside the raw consume rate.
+"""Observations/s through the verification app on one or more workers, beside raw consume.
 
-    python -m benchmarks.verify_bench --records 20000
+    python -m benchmarks.verify_bench --records 20000 [--workers 2]
 
 Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a local one, with
 `govbus broker start`), in a namespace of its own that is removed afterwards:
@@ -9,9 +9,11 @@ Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a lo
 2. pre-produces N authoritative records and N observations (every ``--mismatch-every``-th
    disagrees on one item);
 3. reads the observation topic with a plain confluent-kafka consumer: the raw consume rate;
-4. starts ``govbus stream-apps run govbus-verifier`` (a subprocess, one worker) and times it
-   from the first detect action visible to the last (startup and table recovery excluded; the
-   worker also reads the N authoritative records, so it handles 2N events);
+4. starts ``govbus stream-apps run govbus-verifier`` (``--workers`` subprocesses, default one)
+   and times it from the first detect action visible to the last (startup and table recovery
+   excluded; the worker also reads the N authoritative records, so it handles 2N events); with
+   several workers, from the first detect after every worker holds input partitions (the
+   group's rebalances as they join excluded);
 5. once caught up, produces ``--latency-samples`` mismatching observations one at a time (the
    next once the previous was detected) and measures the time from each being produced to its
    detect action being visible: p50/p99 of an idle, caught-up worker;
@@ -37,7 +39,8 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
@@ -133,6 +136,18 @@ def raw_consume_rate(settings: Settings, topic: str, partitions: int, total: int
     return rate
 
 
+def members(admin: AdminClient, app: StreamApp) -> int:
+    """Members of the app's group that hold input partitions (0 while it is forming)."""
+    try:
+        group = admin.describe_consumer_groups([app.app_id])[app.app_id].result(timeout=10)
+    except KafkaException:  # the coordinator is loading, or the group moving
+        return 0
+    reads = set(app.reads)
+    return sum(
+        1 for m in group.members if any(tp.topic in reads for tp in m.assignment.topic_partitions)
+    )
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Ctrl-C a worker (it commits and leaves its group); killed after 30 s."""
     if proc.poll() is None:
@@ -151,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--batch", type=int, default=1000, help="events per verifier step")
+    parser.add_argument("--workers", type=int, default=1, help="verifier worker processes")
     args = parser.parse_args(argv)
     n, k, parts = args.records, args.mismatch_every, args.partitions
 
@@ -172,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     apply(make_plan(desired, read_actual(admin, scope=scope)), admin, secrets)
     actions_topic = naming.dispute_actions_topic(app.user)
     worker: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = []
     baseline: subprocess.Popen[bytes] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     try:
@@ -212,9 +229,16 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ}
         if settings.bootstrap_servers is None:
             env["GOVBUS_BOOTSTRAP_SERVERS"] = kafka_clients.bootstrap_of(settings)
-        log = (tmp / "worker.log").open("wb")
         launched = time.perf_counter()
-        worker = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        workers = [
+            subprocess.Popen(cmd, cwd=REPO, env=env, stdout=(tmp / f"worker{w}.log").open("wb"),
+                             stderr=subprocess.STDOUT)
+            for w in range(args.workers)
+        ]  # fmt: skip
+        worker = workers[0]
+        # With several workers the group rebalances as each joins: the clock starts at the
+        # first detect after every worker holds input partitions (None: not yet).
+        steady: float | None = time.perf_counter() if args.workers == 1 else None
 
         expected = len(range(0, n, k))
         mismatching = {citizen_id(i) for i in range(0, n, k)}
@@ -222,23 +246,31 @@ def main(argv: list[str] | None = None) -> int:
         reader.assign([TopicPartition(actions_topic, p, 0) for p in range(parts)])
         seen: set[str] = set()
         first = last = 0.0
+        timed = 0  # detections from ``first`` on
         while len(seen) < expected:
-            if worker.poll() is not None:
-                raise SystemExit("the worker exited:\n" + (tmp / "worker.log").read_text()[-3000:])
+            for proc in workers:
+                if proc.poll() is not None:
+                    logs = "".join(p.read_text() for p in tmp.glob("worker*.log"))
+                    raise SystemExit("a worker exited:\n" + logs[-3000:])
+            if steady is None and members(admin, app) == args.workers:
+                steady = time.perf_counter()
             for msg in reader.consume(1000, 1.0):
                 if msg.error():
                     continue
                 now = time.perf_counter()
                 action = json.loads(msg.value())
                 if action["action"] == "detect":
-                    first = first or now
-                    last = now
+                    if steady is not None and now >= steady:
+                        first = first or now
+                        last = now
+                        timed += 1
                     seen.add(action["dispute_id"])
                     if action["key"] not in mismatching:
                         raise SystemExit(f"an agreeing copy was disputed: {action}")
         window = last - first
-        # Observations between the first and the last detect (mismatches are spread evenly).
-        through = (expected - 1) * k / window if window > 0 else float("nan")
+        # Observations between the first and the last timed detect (mismatches are spread
+        # evenly over the keys, and the keys over the partitions).
+        through = (timed - 1) * k / window if window > 0 and timed > 1 else float("nan")
 
         # Caught up means every input consumed (the last detect may come before the last
         # event): wait until the worker's committed offsets reach the ends of its inputs.
@@ -271,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                             found = True
         reader.close()
         cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-        stop(worker)  # the no-op agent runs alone, as the verifier did
+        for proc in workers:
+            stop(proc)  # the no-op agent runs alone, as the verifier did
 
         # 6. The no-op agent over the same observation topic, in a group of its own.
         cmd = [sys.executable, "-m", "benchmarks.noop_agent", "--app-user", noop_user,
@@ -295,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         noop_rate = counted["after_first_batch"] / counted["seconds"]
         stop(baseline)
 
-        print(f"observations: {n}, mismatching: {expected}, partitions: {parts}, one worker")
+        print(
+            f"observations: {n}, mismatching: {expected}, partitions: {parts}, "
+            f"workers: {args.workers} (timed: {timed} detections after all had joined)"
+        )
         print(f"worker startup to first detect: {first - launched:.1f} s")
         print(f"verifier throughput: {through:,.0f} observations/s "
               f"({2 * through:,.0f} events/s incl. authoritative records)")  # fmt: skip
@@ -312,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aim >= 5,000 observations/s: {'met' if through >= 5000 else 'NOT met'}")
         return 0
     finally:
-        for proc in (worker, baseline):
+        for proc in (*workers, worker, baseline):
             if proc is not None:
                 stop(proc)
         left = read_actual(admin, scope=scope)

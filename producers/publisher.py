@@ -32,8 +32,8 @@ import decimal
 import functools
 import json
 import multiprocessing
+import os
 import queue
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,12 +63,16 @@ __all__ = [
     "PublishReport",
     "Publisher",
     "RecordsFileError",
+    "TraceIds",
     "coerce_csv_row",
     "read_records",
 ]
 
 FLUSH_TIMEOUT = 60.0
 METRICS_EVERY = 1000
+# Records produced between two polls for delivery reports: a poll per record costs more than
+# the reports it serves; the reports wait at most this many records (and flush serves the rest).
+POLL_EVERY = 64
 HEADER_SOURCE = "govbus-source"
 
 
@@ -125,8 +129,8 @@ class _Pending:
     def __post_init__(self) -> None:
         self.latency = metrics.DELIVERY_LATENCY.labels(self.report.resource)
 
-    def delivered(self, position: int, err: KafkaError | None, msg: Message) -> None:
-        """Delivery report of a record of the resource topic."""
+    def delivered(self, position: int, size: int, err: KafkaError | None, msg: Message) -> None:
+        """Delivery report of a record of the resource topic (``size``: its value's bytes)."""
         self.reported += 1
         if err is not None:
             self.report.failed.append(DeliveryFailure(position, msg.topic() or "", _reason(err)))
@@ -137,7 +141,7 @@ class _Pending:
         if latency is not None:
             self.latency.observe(latency)
         self.uncounted_records += 1
-        self.uncounted_bytes += len(msg.value() or b"")
+        self.uncounted_bytes += size
         if self.uncounted_records >= METRICS_EVERY:
             self.count()
 
@@ -148,6 +152,29 @@ class _Pending:
             metrics.RECORDS_PUBLISHED.labels(*labels).inc(self.uncounted_records)
             metrics.BYTES_PUBLISHED.labels(*labels).inc(self.uncounted_bytes)
             self.uncounted_records = self.uncounted_bytes = 0
+
+
+# The variant nibble of an RFC 4122 UUID: 10xx, from any hex digit (its two low bits kept).
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+class TraceIds:
+    """Random (version 4) UUIDs as text, the envelope's ``trace_id``: what ``str(uuid.uuid4())``
+    gives, from the same 122 random bits, made 256 at a time (``uuid.uuid4`` costs a system
+    call and an int conversion per id, more than encoding a record)."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+
+    def __call__(self) -> str:
+        if not self._ids:
+            h = os.urandom(16 * 256).hex()
+            self._ids = [
+                f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+                f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+                for i in range(0, len(h), 32)
+            ]
+        return self._ids.pop()
 
 
 def _json_default(value: Any) -> Any:
@@ -282,6 +309,7 @@ class Publisher:
         """``publish`` of (position, record) pairs: the positions the report names."""
         resource, topic, pending, headers = self._start(resource_code, source)
         provider, version = self.department.code, self.catalog_version
+        trace_id = TraceIds()
         where = f"resource {resource.code} {resource.name}: envelope"
         for position, record in records:
             errors = validate_record(resource, record, position)
@@ -295,7 +323,7 @@ class Publisher:
                         event_time=timestamp(event_time, f"{where} field event_time")
                         if event_time
                         else dt.datetime.now(CHINA_TZ),
-                        trace_id=str(uuid.uuid4()),
+                        trace_id=trace_id(),
                         payload=avro_payload(resource, record),
                     )
                 except (EncodeError, ValueError, TypeError) as exc:
@@ -395,15 +423,18 @@ class Publisher:
     ) -> None:
         """Produce a record (None: a tombstone) to the resource topic; reports to ``pending``."""
         producer = self.producer
+        size = len(value) if value else 0
         try:
             _produce(
-                producer, topic, key, value, headers, functools.partial(pending.delivered, position)
-            )
+                producer, topic, key, value, headers,
+                functools.partial(pending.delivered, position, size),
+            )  # fmt: skip
         except KafkaException as exc:  # refused locally, e.g. a message too large
             pending.report.failed.append(DeliveryFailure(position, topic, _reason(exc.args[0])))
             return
         pending.produced += 1
-        producer.poll(0)
+        if pending.produced % POLL_EVERY == 0:
+            producer.poll(0)
 
     def _send(
         self,

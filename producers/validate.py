@@ -252,6 +252,78 @@ class _Plan:
     items: tuple[_ItemPlan, ...]
     known: frozenset[str]  # item codes and META_FIELDS: the fields a record may have
     key: tuple[_ItemPlan, ...]  # in key order
+    passes: Callable[[Mapping[str, Any]], bool]  # True: breaks no rule (``_compile_passes``)
+    payload: Callable[[Mapping[str, Any]], dict[str, Any]]  # ``avro_payload``, compiled
+
+
+# --- compiled per resource ------------------------------------------------------------------
+#
+# A publish validates and converts every record item by item; a loop over the items, with a
+# checker function per item, costs more than the checks. So each resource's rules are also
+# turned once into the source of two Python functions (run with ``exec``; item codes enter the
+# source only as ``repr`` string literals):
+#
+# - ``passes(record)``: True when the record breaks no rule, by the same rules, in straight-line
+#   code (text items inline, other types through their ``_ItemPlan.check``). It is a fast path
+#   only: on False, ``validate_record`` runs the item-by-item rules, which alone write the error
+#   messages, so a dead letter says exactly what it said before. It may answer False for a
+#   record that passes (then the slow path finds no error); never True for one that does not.
+# - ``payload(record)``: ``avro_payload`` as one dict display.
+
+
+def _identifier_passes(kind: str) -> Callable[[str], bool]:
+    def passes(value: str) -> bool:
+        return _identifier_problem(kind, value) is None
+
+    return passes
+
+
+def _compile_passes(items: tuple[_ItemPlan, ...], known: frozenset[str]) -> Any:
+    namespace: dict[str, Any] = {"KNOWN": known, "SEP": KEY_SEPARATOR, "str": str}
+    lines = ["def passes(record):", "    if not KNOWN.issuperset(record):", "        return False",
+             "    get = record.get"]  # fmt: skip
+    for n, plan in enumerate(items):
+        lines.append(f"    v = get({plan.code!r})")
+        if plan.is_key:  # check_key_item: present, not blank, no separator
+            lines += ["    if v is None or (type(v) is str and (not v.strip() or SEP in v)):",
+                      "        return False"]  # fmt: skip
+            body = "    "
+        else:
+            lines += ["    if v is None:", f"        {'return False' if plan.required else 'pass'}",
+                      "    else:"]  # fmt: skip
+            body = "        "
+            if plan.required:
+                lines += [f"{body}if type(v) is str and not v.strip():",
+                          f"{body}    return False"]  # fmt: skip
+        if plan.item.data_type in ("C", "M"):
+            limit = plan.item.length
+            test = "type(v) is not str" + (f" or len(v) > {limit}" if limit is not None else "")
+            lines += [f"{body}if {test}:", f"{body}    return False"]
+            if plan.kind is not None:
+                namespace[f"ID{n}"] = _identifier_passes(plan.kind)
+                lines += [f"{body}if v and not ID{n}(v):", f"{body}    return False"]
+        else:
+            namespace[f"CHECK{n}"] = plan.check
+            lines += [f"{body}if CHECK{n}(v) is not None:", f"{body}    return False"]
+    lines.append("    return True")
+    exec(compile("\n".join(lines), "<record rules>", "exec"), namespace)
+    return namespace["passes"]
+
+
+def _compile_payload(items: tuple[_ItemPlan, ...]) -> Any:
+    namespace: dict[str, Any] = {}
+    lines = ["def payload(record):", "    get = record.get"]
+    entries = []
+    for n, plan in enumerate(items):
+        if plan.to_avro is None:
+            entries.append(f"{plan.code!r}: get({plan.code!r})")
+            continue
+        namespace[f"TO{n}"] = plan.to_avro
+        lines.append(f"    v{n} = get({plan.code!r})")
+        entries.append(f"{plan.code!r}: None if v{n} is None else TO{n}(v{n})")
+    lines.append("    return {" + ", ".join(entries) + "}")
+    exec(compile("\n".join(lines), "<record payload>", "exec"), namespace)
+    return namespace["payload"]
 
 
 # By identity: hashing a Resource (a deep frozen dataclass) costs more than validating a record.
@@ -278,10 +350,13 @@ def _plan(resource: Resource) -> _Plan:
             )
         )
     by_code = {p.code: p for p in items}
+    known = frozenset(by_code) | META_FIELDS
     plan = _Plan(
         tuple(items),
-        frozenset(by_code) | META_FIELDS,
+        known,
         tuple(by_code[c] for c in resource.key.items),
+        _compile_passes(tuple(items), known),
+        _compile_payload(tuple(items)),
     )
     if len(_PLANS) >= 256:
         _PLANS.clear()
@@ -328,6 +403,15 @@ def validate_record(
     resource: Resource, record: Mapping[str, Any], position: int
 ) -> list[RecordError]:
     """Every rule ``record`` breaks as a record of ``resource``; empty if it may be published."""
+    plan = _plan(resource)
+    if plan.passes(record):  # the compiled fast path; ``broken_rules`` writes the messages
+        return []
+    return broken_rules(resource, record, position)
+
+
+def broken_rules(resource: Resource, record: Mapping[str, Any], position: int) -> list[RecordError]:
+    """``validate_record`` item by item, without the compiled fast path (the rules' reference:
+    tests hold the fast path to it)."""
     plan = _plan(resource)
     out = _Collector(position)
     if not plan.known.issuperset(record):
@@ -415,10 +499,4 @@ def avro_payload(resource: Resource, record: Mapping[str, Any]) -> dict[str, Any
     """``to_payload`` in the exact values fastavro writes (``wire.encode_upsert``), every item
     present (None when absent). Only for a record ``validate_record`` accepted: its values are
     not checked again."""
-    get = record.get
-    payload: dict[str, Any] = {}
-    for item_plan in _plan(resource).items:
-        value = get(item_plan.code)
-        convert = item_plan.to_avro
-        payload[item_plan.code] = value if value is None or convert is None else convert(value)
-    return payload
+    return _plan(resource).payload(record)

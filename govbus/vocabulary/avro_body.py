@@ -3,8 +3,9 @@
 fastavro interprets the parsed schema for every datum (union branch matching, logical-type
 dispatch, type checks): about 25 µs for a 1 KB record, more than validating it. The catalog's
 schemas use a closed set of types (govbus/catalog/schemas.py), and ``validate_record`` has
-already checked every value, so this module turns each resource's schema into a list of small
-writers once and then only writes bytes.
+already checked every value, so this module turns each resource's schema once into the source
+of one Python function that writes its envelope's fields in order (``_compile``, run with
+``exec``: no call per field, no dispatch on the data type), and then only writes bytes.
 
 The output is byte for byte what ``fastavro.schemaless_writer`` writes for the same datum (the
 Avro specification's binary encoding; tests/unit/test_avro_body.py holds them equal for every
@@ -19,15 +20,13 @@ import datetime as dt
 import decimal
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from govbus.vocabulary import schemas
 from govbus.vocabulary.spec import Resource
 
 __all__ = ["BodyWriter", "body_writer"]
-
-_Write = Callable[[list[bytes], Any], None]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAYS = dt.date(1970, 1, 1).toordinal()
@@ -54,41 +53,15 @@ def long_bytes(n: int) -> bytes:
     return _SMALL[n] if 0 <= n < 4096 else _varint(n)
 
 
-def _string(out: list[bytes], value: str) -> None:
-    data = value.encode()
-    out.append(long_bytes(len(data)))
-    out.append(data)
-
-
 def _bytes(out: list[bytes], value: bytes) -> None:
     out.append(long_bytes(len(value)))
     out.append(value)
-
-
-def _double(out: list[bytes], value: float) -> None:
-    out.append(_DOUBLE.pack(value))
-
-
-def _long(out: list[bytes], value: int) -> None:
-    out.append(long_bytes(value))
-
-
-def _boolean(out: list[bytes], value: bool) -> None:
-    out.append(b"\x01" if value else b"\x00")
-
-
-def _date(out: list[bytes], value: dt.date) -> None:
-    out.append(long_bytes(value.toordinal() - _EPOCH_DAYS))
 
 
 def millis(value: dt.datetime) -> int:
     """timestamp-millis of an aware datetime, truncated as fastavro does."""
     delta = value - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1000 + int(delta.microseconds / 1000)
-
-
-def _timestamp(out: list[bytes], value: dt.datetime) -> None:
-    out.append(long_bytes(millis(value)))
 
 
 def _money(out: list[bytes], value: decimal.Decimal) -> None:
@@ -99,19 +72,59 @@ def _money(out: list[bytes], value: decimal.Decimal) -> None:
     _bytes(out, unscaled.to_bytes(size, "big", signed=True))
 
 
-_WRITERS: dict[str, _Write] = {
-    "C": _string,
-    "M": _string,
-    "N": _double,
-    "B": _double,
-    "F": _double,
-    "Y": _money,
-    "I": _long,
-    "D": _date,
-    "T": _timestamp,
-    "L": _boolean,
-    "G": _bytes,
+# write(out, provider, catalog_version, event_time, trace_id, payload): one resource's writer.
+_WriteEnvelope = Callable[[list[bytes], str, int, dt.datetime, str, Mapping[str, Any]], None]
+
+# How each data type's present value is written, as Python source inlined into a resource's
+# writer (``_compile``); ``v`` is the value, ``a`` appends to the output. Lengths and small
+# longs come from ``_SMALL``; rare types call their function above.
+_LENGTH = "a(S[n] if n < 4096 else V(n))"
+_INLINE: dict[str, str] = {
+    "C": f"d = v.encode(); n = len(d); {_LENGTH}; a(d)",
+    "M": f"d = v.encode(); n = len(d); {_LENGTH}; a(d)",
+    "N": "a(DOUBLE(v))",
+    "B": "a(DOUBLE(v))",
+    "F": "a(DOUBLE(v))",
+    "Y": "money(out, v)",
+    "I": "a(S[v] if 0 <= v < 4096 else V(v))",
+    "D": "x = v.toordinal() - EPOCH_DAYS; a(S[x] if 0 <= x < 4096 else V(x))",
+    "T": "a(L(millis(v)))",
+    "L": "a(TRUE if v else FALSE)",
+    "G": f"n = len(v); {_LENGTH}; a(v)",
 }
+_NAMESPACE: dict[str, Any] = {
+    "S": _SMALL, "V": _varint, "L": long_bytes, "DOUBLE": _DOUBLE.pack, "money": _money,
+    "millis": millis, "EPOCH_DAYS": _EPOCH_DAYS, "TRUE": b"\x01", "FALSE": b"\x00",
+    "NULL": _NULL, "PRESENT": _PRESENT, "UPSERT": _UPSERT,
+}  # fmt: skip
+
+
+def _compile(resource_code: bytes, fields: tuple[tuple[str, bool, str], ...]) -> _WriteEnvelope:
+    """One resource's envelope writer as one Python function, generated from its fields: no
+    call per field, no dispatch on the data type (about half the time of a loop over small
+    writer functions). ``fields``: (item code, optional, data type) in schema order; the item
+    codes enter the source only as ``repr`` string literals."""
+    lines = [
+        "def write(out, provider, catalog_version, event_time, trace_id, payload):",
+        "    a = out.append",
+        f"    d = provider.encode(); n = len(d); {_LENGTH}; a(d)",
+        "    a(RESOURCE_CODE)",
+        "    a(L(catalog_version))",
+        "    a(UPSERT)",
+        "    a(L(millis(event_time)))",
+        f"    d = trace_id.encode(); n = len(d); {_LENGTH}; a(d)",
+        "    a(PRESENT)",
+    ]
+    for code, optional, data_type in fields:
+        lines.append(f"    v = payload[{code!r}]")
+        if optional:
+            lines += ["    if v is None:", "        a(NULL)", "    else:", "        a(PRESENT)"]
+            lines.append(f"        {_INLINE[data_type]}")
+        else:
+            lines.append(f"    {_INLINE[data_type]}")
+    namespace = {**_NAMESPACE, "RESOURCE_CODE": resource_code}
+    exec(compile("\n".join(lines), f"<avro writer of {resource_code!r}>", "exec"), namespace)
+    return cast(_WriteEnvelope, namespace["write"])
 
 
 @dataclass(frozen=True)
@@ -119,7 +132,11 @@ class BodyWriter:
     """Writes one resource's UPSERT envelopes (see ``write``)."""
 
     resource_code: bytes  # the resource_code field, encoded once
-    fields: tuple[tuple[str, bool, _Write], ...]  # (item code, optional, writer) in schema order
+    fields: tuple[tuple[str, bool, str], ...]  # (item code, optional, data type), schema order
+    _write: _WriteEnvelope = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_write", _compile(self.resource_code, self.fields))
 
     def write(
         self,
@@ -131,21 +148,7 @@ class BodyWriter:
         payload: Mapping[str, Any],
     ) -> None:
         """Append the envelope's Avro binary to ``out`` (join it for the bytes)."""
-        _string(out, provider)
-        out.append(self.resource_code)
-        out.append(long_bytes(catalog_version))
-        out.append(_UPSERT)
-        out.append(long_bytes(millis(event_time)))
-        _string(out, trace_id)
-        out.append(_PRESENT)
-        for code, optional, write in self.fields:
-            value = payload[code]
-            if optional:
-                if value is None:
-                    out.append(_NULL)
-                    continue
-                out.append(_PRESENT)
-            write(out, value)
+        self._write(out, provider, catalog_version, event_time, trace_id, payload)
 
 
 _BY_RESOURCE: dict[int, tuple[Resource, BodyWriter]] = {}
@@ -159,7 +162,7 @@ def body_writer(resource: Resource) -> BodyWriter:
     code = resource.code.encode()
     writer = BodyWriter(
         long_bytes(len(code)) + code,
-        tuple((i.code, not i.required, _WRITERS[i.data_type]) for i in resource.items),
+        tuple((i.code, not i.required, i.data_type) for i in resource.items),
     )
     if len(_BY_RESOURCE) >= 1024:
         _BY_RESOURCE.clear()

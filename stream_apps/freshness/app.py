@@ -40,9 +40,19 @@ repeats and the yearly evaluation finds every violation; see ``violations_topic_
 Both are read by the operator department only (the context's ``operator``, default
 ``cz-dsjj``): violations name departments, and one topic cannot be split per department by ACLs.
 
-Tables take their changelog partition from the key (``_KeyedTable``) because the timer
-writes them outside any stream event, so run ONE worker of this app: a second worker would
-hold only part of the tables and the timer would judge the rest as never published.
+Several workers (issue 17, item 5): a resource's records are spread over its topic's
+partitions, so they are seen by several workers, but its entries must be judged by one. The
+agent ``publishes`` therefore forwards each resource's publish times to the app's own topic
+``<app id>-publishes``, to the partition ``owner(code)`` (CRC-32 of the resource code), and
+the agent ``last_publishes`` folds them into the tables there. The tables take their
+changelog partition from the key the same way (``_KeyedTable``: the timer writes them outside
+any stream event), and Faust gives partition p of every topic of the app with the same
+partition count (that topic and both changelogs) to one worker. The timer judges only the
+resources whose partition that worker holds. A killed worker's resources move, with their
+table partitions (rebuilt from the changelogs), to the workers left: an episode is neither
+repeated nor forgotten. ``publishes`` forwards a resource's time only when it is a second or
+more newer than what it last forwarded, or on another day (China Standard Time): deadlines
+count whole days, so the last publish may be up to a second early, never on another day.
 
 ``clock`` (build option; ``--now`` style options of the CLI are for drills and tests) replaces
 the wall clock for deadlines, so a test need not wait days.
@@ -116,16 +126,36 @@ def needs(spec: CatalogSpec, context: AppContext = DEFAULT_CONTEXT) -> StreamApp
         for topic in (freshness_topic, violations_topic)
         for acl in consumer_acls(operator, topic)
     }
+    times = publishes_topic(app_id)
+    topics[times] = TopicSpec(
+        partitions, replication, {"cleanup.policy": "delete", "retention.ms": str(7 * _DAY_MS)},
+        f"{app_id}: each resource's publish times, to the partition of the worker that judges it",
+    )  # fmt: skip
     return StreamApp(
         app_id=app_id,
         user=app_id,
         purpose="checks each resource's last publish against its update cycle (26(2))",
-        reads=tuple(naming.resource_topic(r.code) for r in spec.resources),
-        writes=(freshness_topic, violations_topic),
+        reads=(*(naming.resource_topic(r.code) for r in spec.resources), times),
+        writes=(freshness_topic, violations_topic, times),
         tables=("last_publish", "episodes"),
         topics=topics,
         acls=acls,
     )
+
+
+_DAY_MS = 24 * 3600 * 1000
+_FORWARD_EVERY = 1.0  # s: a resource's publish time forwarded at most this often per worker
+
+
+def publishes_topic(app_id: str) -> str:
+    """The app's own topic of publish times, keyed and partitioned by resource code."""
+    return f"{app_id}-publishes"
+
+
+def owner(code: str, partitions: int) -> int:
+    """The partition of a resource code: of its publish times, its table entries, its worker.
+    CRC-32 is stable across processes, unlike ``hash``."""
+    return zlib.crc32(code.encode("utf-8")) % partitions
 
 
 class _KeyedTable(faust.Table[str, dict[str, Any]]):
@@ -138,7 +168,7 @@ class _KeyedTable(faust.Table[str, dict[str, Any]]):
     """
 
     def partition_for_key(self, key: Any) -> int:
-        return zlib.crc32(str(key).encode("utf-8")) % int(self.partitions or 1)
+        return owner(str(key), int(self.partitions or 1))
 
 
 def _parse(value: object) -> dt.datetime | None:
@@ -156,7 +186,9 @@ def build(
     calendar: WorkdayCalendar | None = None,
     **faust_conf: Any,
 ) -> faust.App:
-    """The Faust app; ``clock`` (default: now) is for drills and tests."""
+    """The Faust app; ``clock`` (default: now) is for drills and tests. ``interval`` (s) may
+    be given as text (``govbus stream-apps run --option interval=0.5``)."""
+    interval = float(interval)
     now: Clock = clock or (lambda: dt.datetime.now(CHINA_TZ))
     calendar = calendar or WorkdayCalendar()
     naming, partitions = context.naming, context.partitions
@@ -202,6 +234,11 @@ def build(
             "deadline": iso(due.at) if due else None,
         }
 
+    times_name = publishes_topic(app_id)
+    times = app.topic(times_name, partitions=partitions, **raw)
+    by_code = {r.code: r for r in spec.resources}
+    forwarded: dict[str, dt.datetime] = {}  # this worker's last forwarded time per resource
+
     if by_topic:
         sources = app.topic(*sorted(by_topic), **raw)
 
@@ -213,18 +250,44 @@ def build(
                 if resource is None:
                     continue
                 at = dt.datetime.fromtimestamp(msg.timestamp, CHINA_TZ)
-                seen = last_of(resource.code)
-                # A replayed older record (after a restart) is no new publish.
-                if seen is None or at > seen:
-                    last_publish[resource.code] = {"at": at.isoformat()}
-                    await ended(resource, at)
+                last = forwarded.get(resource.code)
+                if last is not None and (
+                    at.date() == last.date() and (at - last).total_seconds() < _FORWARD_EVERY
+                ):
+                    continue  # the owner knows a publish of this resource this recent
+                forwarded[resource.code] = at if last is None else max(at, last)
+                code = resource.code
+                body = json.dumps({"code": code, "at": at.isoformat()}).encode("utf-8")
+                await times.send(key=code.encode("utf-8"), value=body,
+                                 partition=owner(code, partitions))  # fmt: skip
+
+    @app.agent(times, name=f"{app_id}.last-publishes")
+    async def last_publishes(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            data = json.loads(value)
+            resource, at = by_code.get(data.get("code")), _parse(data.get("at"))
+            if resource is None or at is None:
+                continue  # a resource no longer in the catalog
+            seen = last_of(resource.code)
+            # A replayed older record (after a restart) is no new publish.
+            if seen is None or at > seen:
+                last_publish[resource.code] = {"at": at.isoformat()}
+                await ended(resource, at)
+
+    def judged_here() -> set[int]:
+        """The partitions (of resource codes) this worker holds now."""
+        actives = app.assignor.assigned_actives()
+        return {tp.partition for tp in actives if tp.topic == times_name}
 
     @app.timer(interval, name=f"{app_id}.check")  # type: ignore[untyped-decorator]
     async def check() -> None:
-        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return  # tables are still being restored: judging now would misjudge
+        mine = judged_here()
         at = now()
         for resource in spec.resources:
+            if owner(resource.code, partitions) not in mine:
+                continue  # another worker judges it
             state = dict(episodes.get(resource.code) or {})
             watching = _parse(state.get("watching_since"))
             if watching is None:

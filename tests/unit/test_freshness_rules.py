@@ -97,11 +97,14 @@ def test_needs_reads_every_resource_and_only_the_operator_reads_the_results() ->
         RESOURCE, code=RESOURCE.code[:-1] + "2", share_type="none", legal_basis="x"
     )
     app = freshness.needs(CatalogSpec((), (RESOURCE, unshared)), AppContext(operator="cz-dsjj"))
+    times = "govbus-freshness-publishes"  # its own: publish times by resource code
     assert set(app.reads) == {
         NAMING.resource_topic(RESOURCE.code),
         NAMING.resource_topic(unshared.code),
+        times,
     }
-    assert set(app.writes) == {FRESHNESS_TOPIC, VIOLATIONS_TOPIC}
+    assert set(app.writes) == {FRESHNESS_TOPIC, VIOLATIONS_TOPIC, times}
+    assert app.topics[times].partitions == 3  # the context's: co-partitioned with the tables
     assert app.topics[FRESHNESS_TOPIC].config["cleanup.policy"] == "compact"
     assert app.topics[VIOLATIONS_TOPIC] == violations_topic_spec(3, -1)  # one definition
     assert {a.principal for a in app.acls} == {"User:cz-dsjj"}
@@ -112,7 +115,8 @@ def test_needs_reads_every_resource_and_only_the_operator_reads_the_results() ->
 def test_needs_in_a_namespace_prefixes_every_topic_and_the_app() -> None:
     naming = Naming("t1.")
     app = freshness.needs(CatalogSpec((), (RESOURCE,)), AppContext(naming, operator="t1-ops"))
-    assert app.reads == (f"t1.{NAMING.resource_topic(RESOURCE.code)}",)
-    assert set(app.writes) == {"t1.govbus.freshness", "t1.govbus.violations"}
+    times = "t1.govbus-freshness-publishes"
+    assert app.reads == (f"t1.{NAMING.resource_topic(RESOURCE.code)}", times)
+    assert set(app.writes) == {"t1.govbus.freshness", "t1.govbus.violations", times}
     assert app.app_id == "t1.govbus-freshness"
     assert {a.principal for a in app.acls} == {"User:t1-ops"}

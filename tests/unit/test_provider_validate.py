@@ -360,3 +360,47 @@ def test_bad_records_files_name_file_and_line(tmp_path: Path) -> None:
         list(read_records(jsonl))
     with pytest.raises(RecordsFileError, match=r"unknown records format \.xlsx"):
         list(read_records(tmp_path / "x.xlsx"))
+
+
+def _variants() -> list[tuple[Resource, dict[str, Any]]]:
+    """Records passing and breaking every rule, for the compiled fast path's test."""
+    base = valid()
+    out: list[tuple[Resource, dict[str, Any]]] = [(RESOURCE, base), (RESOURCE, {})]
+    values: list[Any] = [
+        *(None, "", "   ", "a|b", "x" * 300, 12, 1.5, True, b"\x00", Decimal("1.5")),
+        *(dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 8), CITIZEN, CITIZEN.lower()),
+        *(WRONG_CHECK, USCC, "2024-05-01", "AAAA"),
+    ]
+    for item in ITEMS:
+        for value in values:
+            out.append((RESOURCE, {**base, item.code: value}))
+        out.append((RESOURCE, {k: v for k, v in base.items() if k != item.code}))
+    out.append((RESOURCE, {**base, "unknown": 1}))
+    out.append((RESOURCE, {**base, "_event_time": "2024-05-01T08:30:00+08:00"}))
+    company = company_resource()
+    for value in (USCC, USCC.lower(), "91320400123456789X", "", None, 5, "a|b"):
+        out.append((company, {"entity_code": value, "entity_name": "某某公司"}))
+    composite = composite_resource()
+    for year in (2024, "2024", None, True):
+        out.append((composite, {"citizen_id": CITIZEN, "year": year, "amount": Decimal("1")}))
+    return out
+
+
+def test_the_compiled_fast_path_agrees_with_the_rules_item_by_item() -> None:
+    from producers.validate import _plan, avro_payload, broken_rules
+
+    accepted = 0
+    for resource, record in _variants():
+        reference = broken_rules(resource, record, 7)
+        assert _plan(resource).passes(record) == (reference == []), record
+        assert validate_record(resource, record, 7) == reference  # the same messages
+        if not reference:
+            accepted += 1
+            # avro_payload's loop, item by item, as it was before it was compiled
+            expected = {}
+            for plan in _plan(resource).items:
+                value = record.get(plan.code)
+                convert = plan.to_avro
+                expected[plan.code] = value if value is None or convert is None else convert(value)
+            assert avro_payload(resource, record) == expected
+    assert 20 < accepted < len(_variants())  # both paths exercised
