@@ -291,3 +291,11 @@ def ca_info(files: TlsFiles) -> CertInfo:
         return _info(x509.load_pem_x509_certificate(files.ca.read_bytes()))
     except (OSError, ValueError) as exc:
         raise TlsError(f"cannot read the platform CA {files.ca}: {exc}") from None
+
+
+def certificate_info(path: Path) -> CertInfo:
+    """The first certificate in a PEM file (a CA file, or a keystore after its key)."""
+    try:
+        return _info(x509.load_pem_x509_certificates(path.read_bytes())[0])
+    except (OSError, ValueError, IndexError) as exc:
+        raise TlsError(f"cannot read a certificate from {path}: {exc}") from None

@@ -4,7 +4,8 @@ Publishers, consumers and stream apps serve their own counters (``--metrics-port
 lives elsewhere is served here, read at each scrape: the reconciler's last drift counts and
 apply time (``<state_dir>/reconciler/status.json``), the share-request figures and the
 violation ledger's (queried from the catalog database), and whether the broker answers
-(``govbus.monitor.broker``). ``/healthz`` says whether the database answers.
+(``govbus.monitor.broker``) and when the TLS certificates expire (``govbus.monitor.tls``).
+``/healthz`` says whether the database answers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from govbus.catalog.store import CatalogStore
 from govbus.monitor.broker import BrokerCollector
+from govbus.monitor.tls import TlsCollector
 from govbus.reconcile.status import StatusCollector
 from govbus.share.metrics import register_share_collector
 from govbus.supervise.metrics import EvaluationCollector, register_supervision_collector
@@ -26,8 +28,9 @@ from govbus.vocabulary.config import Settings
 
 
 def state_collectors(settings: Settings) -> list[Collector]:
-    """Collectors of state other processes recorded: the reconciler's drift and apply time."""
-    return [StatusCollector(settings.state_dir)]
+    """Collectors of state other processes recorded: the reconciler's drift and apply time, the
+    certificates ``govbus broker`` made (their expiry)."""
+    return [StatusCollector(settings.state_dir), TlsCollector(settings)]
 
 
 def database_health(store: CatalogStore) -> str | None:

@@ -47,5 +47,7 @@ def test_every_violation_kind_has_an_alert_and_a_test() -> None:
     for kind in KINDS:
         alert = next(n for n, e in exprs.items() if f'kind="{kind.name}"' in e)
         assert alert in tested, f"{alert} ({kind.article}) has no firing test"
-    for platform in ("GovbusBrokerDown", "GovbusStreamAppLagging", "GovbusOutboxBacklog"):
+    platforms = ("GovbusBrokerDown", "GovbusStreamAppLagging", "GovbusOutboxBacklog")
+    certificates = ("GovbusCertificateExpiringSoon", "GovbusCertificateExpiryCritical")
+    for platform in (*platforms, *certificates):
         assert platform in tested

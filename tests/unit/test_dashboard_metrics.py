@@ -9,6 +9,7 @@ import json
 import re
 
 from govbus.monitor.broker import BrokerCollector
+from govbus.monitor.tls import TlsCollector
 from govbus.supervise.metrics import EvaluationCollector, SupervisionCollector
 from govbus.vocabulary import metrics
 from tests.unit.test_compose import REPO, metric_names
@@ -33,7 +34,7 @@ def defined() -> dict[str, set[str]]:
         objects += vars(module).values()
     # The share metrics are families a collector builds; describe() needs no database.
     objects += ShareCollector.__new__(ShareCollector).describe()
-    for collector in (SupervisionCollector, EvaluationCollector, BrokerCollector):
+    for collector in (SupervisionCollector, EvaluationCollector, BrokerCollector, TlsCollector):
         objects += collector.__new__(collector).describe()
     for value in objects:
         name = getattr(value, "_name", None) or getattr(value, "name", None)
