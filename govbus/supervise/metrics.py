@@ -44,6 +44,7 @@ __all__ = [
     "EvaluationCollector",
     "SupervisionCollector",
     "evaluation_summary_path",
+    "read_evaluation_summary",
     "register_supervision_collector",
     "write_evaluation_summary",
 ]
@@ -164,10 +165,23 @@ def write_evaluation_summary(state_dir: Path, year: int, scores: Sequence[Depart
     return path
 
 
+def read_evaluation_summary(state_dir: Path) -> dict[str, Any] | None:
+    """The last ``govbus evaluate``'s summary (``{"year", "departments": [...]}``), or None
+    before the first (or if the file is unreadable)."""
+    try:
+        body: dict[str, Any] = json.loads(
+            evaluation_summary_path(state_dir).read_text(encoding="utf-8")
+        )
+    except (FileNotFoundError, ValueError):
+        return None
+    return body
+
+
 class EvaluationCollector(Collector):
     """The last ``govbus evaluate``'s scores, read at each scrape (none before the first)."""
 
     def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
         self.path = evaluation_summary_path(state_dir)
 
     @staticmethod
@@ -189,9 +203,8 @@ class EvaluationCollector(Collector):
         return list(self._families())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        try:
-            body: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+        body = read_evaluation_summary(self.state_dir)
+        if body is None:
             return
         score, indicator = self._families()
         year = str(body["year"])

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from govbus.catalog.store import CatalogStore
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.secrets import ensure_secret
-from govbus.web import catalog, disputes, login, operator, share
+from govbus.web import catalog, disputes, login, operator, share, supervision
 from govbus.web.auth import LoginLimiter
 from govbus.web.console import HERE, SESSION_COOKIE, SESSION_HOURS, Console
 
@@ -31,6 +31,7 @@ ROUTES: list[BaseRoute] = [
     *share.ROUTES,
     *disputes.ROUTES,
     *operator.ROUTES,
+    *supervision.ROUTES,
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]
 

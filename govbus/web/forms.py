@@ -36,6 +36,11 @@ FIELD_LABELS: Mapping[str, str] = {
     "corrected_offset": "更正记录位置",
     "corrected_trace_id": "更正记录 trace id",
     "q": "查询",
+    "workdays": "整改期限（工作日）",
+    "response": "整改情况",
+    "department": "部门",
+    "kind": "违规类型",
+    "state": "状态",
 }
 
 

@@ -1,4 +1,4 @@
-"""The operator's pages (市大数据管理局): the overview, the audit log, and supervision.
+"""The operator's pages (市大数据管理局): the overview and the audit log.
 
 Overview: the reconciler's last plan and apply with their drift (``load_status``, what `govbus
 exporter` serves) and a fresh plan on demand (``plan_for``, as `govbus plan`, recorded the same
@@ -7,9 +7,8 @@ group on the broker (state and live members: a worker that died leaves its group
 share requests near or past their deadline; links to the Grafana dashboard. Only the
 operator's accounts see these pages.
 
-Supervision (article 26: violations, rectification notices, the yearly evaluation) is built
-by another issue (violations); ``/supervision`` shows what the share service records today
-(unanswered requests, article 26(3)) and is the place its pages go.
+Supervision (article 26: violations, rectification notices, the yearly evaluation) is
+``govbus.web.supervision``.
 """
 
 from __future__ import annotations
@@ -139,22 +138,8 @@ def _audit(request: Request, console: Console, _form: None) -> Response:
     return console.render(request, "audit.html", {"entries": entries, "username": user})
 
 
-@page()
-def _supervision(request: Request, console: Console, _form: None) -> Response:
-    account = account_of(request)
-    spec = console.store.current()
-    if account.may("operate"):
-        found = console.share.violations()
-    else:
-        own = spec.department_by_id(account.department)
-        found = console.share.violations(own.code) if own else []
-    names = {d.code: d.name for d in spec.departments}
-    return console.render(request, "supervision.html", {"violations": found, "names": names})
-
-
 ROUTES: list[BaseRoute] = [
     Route("/overview", _overview, methods=["GET"]),
     Route("/overview/plan", _plan, methods=["POST"]),
     Route("/audit", _audit, methods=["GET"]),
-    Route("/supervision", _supervision, methods=["GET"]),
 ]

@@ -4,9 +4,10 @@ The endpoints are read from the app's routes, so a new form endpoint is fuzzed w
 listed here. Each example posts a random mix of the fields the console's forms know and random
 names, with random text (any Unicode, control characters, very long), as a steward and as the
 operator, with the session's valid CSRF token (a forged token is a 403, tested elsewhere).
-Disputes need the broker: these accounts' departments have no stored broker password, so the
-dispute endpoints refuse once the form has passed (a 400 naming the password), which is the
-path a console without the broker's secrets takes.
+The supervision endpoints act on one recorded violation (the ledger's). Disputes need the
+broker: these accounts' departments have no stored broker password, so the dispute endpoints
+refuse once the form has passed (a 400 naming the password), which is the path a console
+without the broker's secrets takes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from govbus.supervise.ledger import Ledger
 from govbus.web.app import ROUTES
 from govbus.web.forms import FIELD_LABELS
 from tests.webconsole import EMPLOYMENT, ConsoleWorld, csrf, make_world, post
@@ -36,7 +38,8 @@ texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=2001, max_size=2100),
     st.sampled_from(["", " ", "2099-12-31", "2020-01-01", "0:1", "-1", "on", EMPLOYMENT,
-                     "administrative-basis", "citizen_id", "不同意", "\x00", "confirmed"]),
+                     "administrative-basis", "citizen_id", "不同意", "\x00", "confirmed", "5",
+                     "60", "目录已更新完毕"]),
 )  # fmt: skip
 forms = st.dictionaries(
     st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=12)),
@@ -60,12 +63,18 @@ def clients(world: ConsoleWorld) -> dict[str, TestClient]:
         "until": "2099-12-31",
     })  # fmt: skip
     assert response.status_code == 303
+    # One recorded violation (rsj's), so the /supervision/{id}/... endpoints reach the ledger.
+    Ledger(world.store, operator=world.settings.share_coordinator).record_other(
+        "cz-rsj", "未按规定更新共享目录", world.settings.share_coordinator, world.store.current()
+    )
     return made
 
 
 def test_the_form_endpoints_are_found() -> None:
     assert "/requests" in FORM_ENDPOINTS and "/requests/{id:int}/deny" in FORM_ENDPOINTS
     assert "/disputes/{id:str}/resolve" in FORM_ENDPOINTS and "/login" in FORM_ENDPOINTS
+    for action in ("notify", "respond", "close", "escalate"):
+        assert f"/supervision/{{id:int}}/{action}" in FORM_ENDPOINTS
 
 
 @pytest.mark.parametrize("endpoint", FORM_ENDPOINTS)
