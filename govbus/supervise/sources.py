@@ -16,9 +16,9 @@ findings to the ledger:
 - 26(4) the dead-letter rate: per provider department, records in its dead-letter topic
   ``dlq.<id>`` against records in its resource topics (offset ranges: every record ever
   written, whatever compaction kept), above ``threshold``;
-- 26(5) the usage audit (``govbus.audit``) against the grants of approved share requests — until
-  the broker-side access evidence of the scope-enforcement issue lands, the audit is the only
-  record of purpose, and it is what the subscriber reported, not what the broker saw;
+- 26(5) the usage audit (``govbus.audit``) against the grants of approved share requests (what
+  the subscriber reported), and the broker's own access evidence: the ``undeclared-use`` records
+  ``govbus access check`` writes to ``govbus.violations`` for reads no audit declares;
 - 26(6) the catalog itself (``rules.repeated_collection_findings``).
 
 The broker is read with the admin's credentials and no consumer group (nothing is committed).
@@ -40,6 +40,7 @@ from govbus.catalog.deadlines import deadlines
 from govbus.catalog.store import CatalogStore
 from govbus.share.model import ShareGrantRow, ShareRequestRow, ShareViolationRow
 from govbus.subscribe.audit import read_audit
+from govbus.subscribe.evidence import KIND as ACCESS_EVIDENCE_KIND
 from govbus.supervise.model import SupervisionViolationRow as V
 from govbus.supervise.rules import (
     AuditUse,
@@ -234,19 +235,33 @@ def _audit_uses(settings: Settings, spec: CatalogSpec, naming: Naming) -> list[A
     return uses
 
 
+# Kinds other writers put on ``govbus.violations``, as the ledger's kinds: the broker-side
+# access evidence (``govbus access check``, govbus.subscribe.evidence) reports a read no usage
+# audit declares as ``undeclared-use``, which is article 26(5).
+_TOPIC_KINDS = {
+    "late-provision": "late-provision",
+    "inconsistent-data": "inconsistent-data",
+    ACCESS_EVIDENCE_KIND: "purpose-misuse",
+}
+
+
 def _topic_finding(value: dict[str, object]) -> Finding | None:
-    """A record of ``govbus.violations`` (freshness 26(2), disputes 26(4)) as a finding."""
-    kind = str(value.get("kind", ""))
-    if kind not in ("late-provision", "inconsistent-data"):
+    """A record of ``govbus.violations`` (freshness 26(2), disputes 26(4), access evidence
+    26(5)) as a finding."""
+    written = str(value.get("kind", ""))
+    kind = _TOPIC_KINDS.get(written)
+    if kind is None:
         return None
     at = dt.datetime.fromisoformat(str(value["at"]))
+    subject = str(value["subject"])
+    keys = ("resource_code", "subject", "article", "evidence")
     return Finding(
         kind,
         str(value["department"]),
-        str(value["subject"]),
+        subject if kind == written else f"{written}:{subject}",
         utc(at),
         str(value.get("detail", ""))[:500],
-        {k: value[k] for k in ("resource_code", "subject", "article") if k in value},
+        {k: value[k] for k in keys if k in value},
         source="govbus.violations",
     )
 

@@ -23,6 +23,7 @@ from govbus.supervise.rules import (
     overdue_deadline_findings,
     repeated_collection_findings,
 )
+from govbus.supervise.sources import _topic_finding
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.spec import Holder
@@ -199,3 +200,23 @@ def test_disputes_resolved_confirmed_or_corrected_are_26_4_by_their_last_state()
         ("c", "confirmed"),
     ]
     assert all(f.kind == "inconsistent-data" and f.department == "P" for f in found)
+
+
+def test_a_read_the_access_evidence_found_undeclared_is_26_5_in_the_ledger() -> None:
+    # The record `govbus access check` writes to govbus.violations (govbus.subscribe.evidence).
+    record = {
+        "kind": "undeclared-use",
+        "article": "26(5)",
+        "department": "11320400014160331P",
+        "resource_code": "30201/000001",
+        "subject": "cz-jyj:gov.30201-000001:2026-11-30T09:00:00+08:00",
+        "at": "2026-11-30T09:00:30+08:00",
+        "evidence": {"principal": "User:cz-jyj", "topic": "gov.30201-000001", "count": 3},
+        "detail": "read with no declared purpose",
+    }
+    finding = _topic_finding(record)
+    assert finding is not None
+    assert finding.kind == "purpose-misuse" and finding.department == "11320400014160331P"
+    assert finding.subject == "undeclared-use:" + record["subject"]
+    assert finding.evidence["evidence"] == record["evidence"]
+    assert _topic_finding({**record, "kind": "something-else"}) is None
