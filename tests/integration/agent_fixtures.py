@@ -132,6 +132,8 @@ class AgentWorld:
             "GOVBUS_NAMESPACE": self.ex.naming.prefix,
             "GOVBUS_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers or "",
             "GOVBUS_CATALOG_DSN": self.settings.catalog_dsn,
+            # This world's state directory has no CA of its own: name the session broker's.
+            "GOVBUS_SSL_CA_LOCATION": str(self.settings.ssl_ca_location or ""),
         }
 
     def mapping(self, name: str, template: str, database: str, batch: int = 1000) -> Path:
