@@ -5,8 +5,10 @@ partition of the resource's topic from its start to the high watermark it had wh
 download began (the *stated offsets*, written to the manifest): the newest record per key
 within those offsets is the snapshot, whatever is produced meanwhile. Deleted keys
 (tombstones, DELETE envelopes) are left out. The department's view (``rights.view_for``)
-decides the topic and the columns: ``full`` and ``granted`` read ``gov.<code>`` and keep the
-visible items (granted ones in clear, public ones masked); ``public`` reads the projection's
+decides the topic and the columns: ``full`` and ``granted`` for every item read ``gov.<code>``;
+a grant for part of the items reads its grant view ``gov.<code>.items.<digest>`` (the only
+topic of the resource the broker lets that department read: those items in clear, keyed like
+the public view when the key is not among them); ``public`` reads the projection's
 ``gov.<code>.public``, already masked (the department needs no grant, and the broker lets it
 read only that).
 
@@ -42,10 +44,16 @@ from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable, UserError
+from govbus.vocabulary.grants import granted_items
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
 from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
-from stream_apps.projection.views import public_view_resource, view_schema_catalog
+from stream_apps.projection.views import (
+    grant_view_resource,
+    grant_view_schema_catalog,
+    public_view_resource,
+    view_schema_catalog,
+)
 
 FORMATS = ("csv", "xlsx", "parquet")
 ENCODINGS = ("utf-8-sig", "gb18030")
@@ -357,6 +365,20 @@ def download(
     )
     reader = public_view_resource(resource) if public else resource
     schemas = (view_schema_catalog if public else SchemaCatalog.build)(spec, history)
+    items = granted_items(view.grant.as_acl_grant(), resource) if view.grant else None
+    if items is not None:
+        # A grant for part of the items: the broker lets the department read only its grant
+        # view (exactly those items, in clear; keyed like the public view when the key is not
+        # among them), so the file holds those items and nothing else.
+        if not items:
+            raise DownloadError(
+                f"resource {resource.code}: none of the items granted is in the current "
+                "catalog version; apply for the items it has now"
+            )
+        topic = naming.grant_view_topic(resource.code, items)
+        reader = grant_view_resource(resource, items)
+        schemas = grant_view_schema_catalog(spec, resource.code, items, history)
+        view = View("granted", items, {}, view.grant)
     window_start = dt.datetime.now(CHINA_TZ)
     consumer = session.consumer("download", **{"enable.partition.eof": True})
     try:

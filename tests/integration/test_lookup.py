@@ -150,7 +150,7 @@ def world(
             ShareGrant(1, 1, hr.code, conditional.code, ("phone",), "administrative-basis",
                        NOW, "x", NOW + dt.timedelta(days=30), None, None, None, None)
         ]  # fmt: skip
-        # The grant opens gov.<code> to hr on the broker too (its download reads it).
+        # The grant opens hr's grant view on the broker (its download reads it).
         desired = ex.desired([g.as_acl_grant() for g in grants], partitions=2)
         add_lookup_service(desired, ex.naming)
         ex.reconcile(desired)
@@ -368,28 +368,44 @@ def test_every_query_is_in_the_audit_chain_with_the_key_hashed(
 
 
 def test_download_is_a_snapshot_with_manifest_and_audit(world: World, tmp_path: Path) -> None:
-    hr = world.ex.id("hr")
-    session = world.ex.session(hr, catalog_version=7)
+    prov = world.ex.id("prov")
+    session = world.ex.session(prov, catalog_version=7)
     out = tmp_path / "people.csv"
     manifest = download(session, world.resource, "administrative-basis", world.grants, out)
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel on a Chinese Windows
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert len(rows) == N == manifest.row_count
-    assert list(rows[0]) == ["key", "phone", "citizen_id", "name", "provider",
-                             "catalog_version", "event_time"]  # fmt: skip
+    items = [i.code for i in world.ex.spec.resources[0].items]
+    assert list(rows[0]) == ["key", *items, "provider", "catalog_version", "event_time"]
     by_key = {r["key"]: r for r in rows}
     assert by_key[world.keys[2]]["phone"] == "13800000002"
-    assert by_key[world.keys[2]]["name"] == "欧**"
     assert manifest.sha256 == hashlib.sha256(raw).hexdigest()
     saved = json.loads(manifest_path(out).read_text(encoding="utf-8"))
     assert saved["sha256"] == manifest.sha256 and saved["row_count"] == N
     assert sum(o["to"] for o in saved["offsets"].values()) == N  # the stated offsets
-    events = read_audit(world.settings, hr, world.ex.naming)
+    events = read_audit(world.settings, prov, world.ex.naming)
     assert verify_chain(events) == []
     last = [e for _, e in events if e.hash == manifest.audit_event_hash]
     assert last and last[0].query is not None and last[0].query["file_sha256"] == manifest.sha256
     assert last[0].chain is None and last[0].record_count == N
+
+
+def test_download_under_a_grant_for_part_of_the_items_reads_its_grant_view(
+    world: World, tmp_path: Path
+) -> None:
+    # hr's grant names one item: the broker lets it read only the grant view (the projector,
+    # tested in test_projection.py, fills it), never the full topic; the file has that item.
+    hr = world.ex.id("hr")
+    out = tmp_path / "granted.csv"
+    manifest = download(
+        world.ex.session(hr, catalog_version=7), world.resource, "administrative-basis",
+        world.grants, out,
+    )  # fmt: skip
+    assert manifest.topic == world.ex.naming.grant_view_topic(world.resource, ("phone",))
+    assert manifest.view == "granted" and manifest.items == ("phone",)
+    header = out.read_bytes().decode("utf-8-sig").splitlines()[0]
+    assert header == "key,phone,provider,catalog_version,event_time"
 
 
 def test_download_after_changes_has_the_newest_values_and_no_deleted_keys(
