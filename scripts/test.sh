@@ -28,4 +28,5 @@ echo "== promtool (the alert rules and their unit tests, monitoring/alerts)"
 promtool check rules monitoring/alerts/govbus-rules.yml
 promtool test rules monitoring/alerts/govbus-rules.test.yml
 echo "== pytest"
-.venv/bin/pytest "$@"
+# The slowest tests, printed at the end: the whole command must stay under 25 minutes.
+.venv/bin/pytest --durations=25 "$@"
