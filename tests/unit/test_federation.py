@@ -218,8 +218,10 @@ def test_offered_revoked_and_unrelated_agreements_need_nothing() -> None:
 # --- MirrorMaker 2's configuration -----------------------------------------------------------
 
 
-def test_the_mm2_properties_hold_no_secret_and_exactly_the_agreed_topics() -> None:
-    settings = Settings(security_protocol="SASL_SSL")
+def test_the_mm2_properties_hold_no_secret_and_exactly_the_agreed_topics(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("a CA file: client_config only checks that it is there", encoding="utf-8")
+    settings = Settings(security_protocol="SASL_SSL", ssl_ca_location=str(ca))
     flow = flow_of(_accepted(), NAMING)
     conf = client_config(settings, flow.user, "s3cret!", "127.0.0.1:1")
     props = render(flow, {**conf, "ssl.ca.location": "/ca.pem"}, conf, "/run/pw.properties")
@@ -239,16 +241,21 @@ def test_the_mm2_properties_hold_no_secret_and_exactly_the_agreed_topics() -> No
     assert props["tianning->city.groups"] == "cz\\\\-mzj\\\\..*"
 
 
-def test_java_client_properties_keep_only_what_java_knows() -> None:
-    conf = client_config(Settings(), "u", "p", "127.0.0.1:9")
+def test_java_client_properties_keep_only_what_java_knows(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("a CA file: client_config only checks that it is there", encoding="utf-8")
+    conf = client_config(Settings(ssl_ca_location=str(ca)), "u", "p", "127.0.0.1:9")
     props = java_client_properties(conf, "${x}")
     assert set(props) == {
         "bootstrap.servers",
         "security.protocol",
         "sasl.mechanism",
         "sasl.jaas.config",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
     }
     assert 'username="u" password="${x}"' in props["sasl.jaas.config"]
+    assert props["ssl.truststore.type"] == "PEM" and props["ssl.truststore.location"] == str(ca)
 
 
 # --- the catalog cascade --------------------------------------------------------------------
