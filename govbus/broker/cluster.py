@@ -160,11 +160,7 @@ class LocalCluster:
             (node / "server.properties").write_text(properties.to_text(props), encoding="utf-8")
             os.chmod(node / "server.properties", 0o600)
             (node / "log4j2.properties").write_text(
-                properties.LOG4J2_TEMPLATE.format(
-                    log=node / "server.log",
-                    access=node / properties.ACCESS_LOG,
-                    access_regex=properties.ACCESS_REGEX,
-                ),
+                properties.log4j2_config(node / "server.log", access=node / properties.ACCESS_LOG),
                 encoding="utf-8",
             )
 

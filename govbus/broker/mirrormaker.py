@@ -16,25 +16,9 @@ import time
 from pathlib import Path
 
 from govbus.broker.classpath import MIRROR, Classpath, install, java_major_version
+from govbus.broker.properties import log4j2_config
 
 MAIN_CLASS = "org.apache.kafka.connect.mirror.MirrorMaker"
-
-LOG4J2 = """\
-status = warn
-appender.file.type = RollingFile
-appender.file.name = FILE
-appender.file.fileName = {log}
-appender.file.filePattern = {log}.%i
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-appender.file.policies.type = Policies
-appender.file.policies.size.type = SizeBasedTriggeringPolicy
-appender.file.policies.size.size = 20MB
-appender.file.strategy.type = DefaultRolloverStrategy
-appender.file.strategy.max = 2
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-"""
 
 
 def install_mirror(version: str, cache_dir: Path, repo_url: str = "") -> Classpath:
@@ -59,7 +43,7 @@ class MirrorProcess:
     def start(self, properties: Path, target_alias: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "log4j2.properties"
-        config.write_text(LOG4J2.format(log=self.log), encoding="utf-8")
+        config.write_text(log4j2_config(self.log, size="20MB", keep=2), encoding="utf-8")
         cmd = [
             "java",
             f"-Xmx{self.heap}",

@@ -162,43 +162,43 @@ def to_text(props: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-LOG4J2_TEMPLATE = """\
-status = warn
-appender.file.type = RollingFile
-appender.file.name = FILE
-appender.file.fileName = {log}
-appender.file.filePattern = {log}.%i
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-appender.file.policies.type = Policies
-appender.file.policies.size.type = SizeBasedTriggeringPolicy
-appender.file.policies.size.size = 50MB
-appender.file.strategy.type = DefaultRolloverStrategy
-appender.file.strategy.max = 3
-appender.access.type = RollingFile
-appender.access.name = ACCESS
-appender.access.fileName = {access}
-appender.access.filePattern = {access}.%i
-appender.access.layout.type = PatternLayout
-appender.access.layout.pattern = %d{{yyyy-MM-dd'T'HH:mm:ss.SSSXXX}} %m%n
-appender.access.policies.type = Policies
-appender.access.policies.size.type = SizeBasedTriggeringPolicy
-appender.access.policies.size.size = 50MB
-appender.access.strategy.type = DefaultRolloverStrategy
-appender.access.strategy.max = 5
-appender.access.filter.reads.type = RegexFilter
-appender.access.filter.reads.regex = {access_regex}
-appender.access.filter.reads.onMatch = ACCEPT
-appender.access.filter.reads.onMismatch = DENY
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = DEBUG
-logger.authorizer.additivity = false
-logger.authorizer.appenderRef.file.ref = FILE
-logger.authorizer.appenderRef.file.level = INFO
-logger.authorizer.appenderRef.access.ref = ACCESS
-"""
+def _rolling_file(name: str, ref: str, path: Path, size: str, keep: int, pattern: str) -> str:
+    """One log4j2 RollingFile appender: ``path`` rolled at ``size``, ``keep`` old files."""
+    a = f"appender.{name}"
+    return (
+        f"{a}.type = RollingFile\n{a}.name = {ref}\n{a}.fileName = {path}\n"
+        f"{a}.filePattern = {path}.%i\n{a}.layout.type = PatternLayout\n"
+        f"{a}.layout.pattern = {pattern}\n{a}.policies.type = Policies\n"
+        f"{a}.policies.size.type = SizeBasedTriggeringPolicy\n{a}.policies.size.size = {size}\n"
+        f"{a}.strategy.type = DefaultRolloverStrategy\n{a}.strategy.max = {keep}\n"
+    )
+
+
+def log4j2_config(
+    log: Path, *, size: str = "50MB", keep: int = 3, access: Path | None = None
+) -> str:
+    """The log4j2 properties of a govbus JVM (broker or MirrorMaker): INFO and up to ``log``;
+    with ``access``, the broker's access evidence too (``ACCESS_REGEX``, below)."""
+    text = "status = warn\n" + _rolling_file("file", "FILE", log, size, keep, "[%d] %p %m (%c)%n")
+    text += "rootLogger.level = INFO\nrootLogger.appenderRef.file.ref = FILE\n"
+    if access is None:
+        return text
+    text += _rolling_file(
+        "access", "ACCESS", access, size, 5, "%d{yyyy-MM-dd'T'HH:mm:ss.SSSXXX} %m%n"
+    )
+    return text + (
+        f"appender.access.filter.reads.type = RegexFilter\n"
+        f"appender.access.filter.reads.regex = {ACCESS_REGEX}\n"
+        "appender.access.filter.reads.onMatch = ACCEPT\n"
+        "appender.access.filter.reads.onMismatch = DENY\n"
+        "logger.authorizer.name = kafka.authorizer.logger\n"
+        "logger.authorizer.level = DEBUG\n"
+        "logger.authorizer.additivity = false\n"
+        "logger.authorizer.appenderRef.file.ref = FILE\n"
+        "logger.authorizer.appenderRef.file.level = INFO\n"
+        "logger.authorizer.appenderRef.access.ref = ACCESS\n"
+    )
+
 
 ACCESS_REGEX = ".*is Allowed operation = READ .* on resource = Topic:.* for request = Fetch .*"
 

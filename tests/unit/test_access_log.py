@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 from govbus.broker.access import AccessLogTail, aggregate
+from govbus.broker.properties import ACCESS_REGEX, log4j2_config
 
 LINE = (
     "{at} Principal = User:{who} is Allowed operation = READ from host = 127.0.0.1 on resource "
@@ -52,3 +54,22 @@ def test_the_tail_reads_each_line_once_and_a_rotated_file_from_its_start(tmp_pat
     os.replace(log, tmp_path / "access.log.1")  # rotated
     log.write_text(line("2026-11-30T12:05:00Z") + "\n")
     assert len(tail.read()) == 1
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split(" = ", 1) for line in text.splitlines())
+
+
+def test_the_broker_log_config_keeps_allowed_fetch_reads_apart_and_mirrormaker_has_none() -> None:
+    broker = _properties(log4j2_config(Path("/n/server.log"), access=Path("/n/access.log")))
+    assert broker["appender.file.fileName"] == "/n/server.log"
+    assert broker["appender.access.fileName"] == "/n/access.log"
+    assert broker["appender.access.filter.reads.regex"] == ACCESS_REGEX
+    assert broker["logger.authorizer.appenderRef.access.ref"] == "ACCESS"
+    assert broker["appender.access.layout.pattern"].startswith("%d{yyyy-MM-dd'T'")
+    # The pattern keeps what the parser above reads: the allowed Fetch READ of a topic.
+    assert re.fullmatch(ACCESS_REGEX, line("2026-11-30T12:01:02.345Z"))
+    mirror = _properties(log4j2_config(Path("/m/mm2.log"), size="20MB", keep=2))
+    assert mirror["appender.file.policies.size.size"] == "20MB"
+    assert mirror["appender.file.strategy.max"] == "2"
+    assert not any(key.startswith(("appender.access", "logger.authorizer")) for key in mirror)
