@@ -4,19 +4,14 @@ disputes): the current catalog, its password, and the grants the command needs."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from govbus.catalog.store import CatalogStore
-from govbus.share.requests import ShareRequests
+from govbus.share.sessions import Grants, session_from_store
 from govbus.vocabulary.config import Settings
-from govbus.vocabulary.grants import Grant
-from govbus.vocabulary.secrets import department_password
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec
 
-# "own": the department's valid grants (a conditional read needs one); "all": every valid
-# grant (the dispute rules decide who may read a dispute from the resource's grantees).
-Grants = Literal["none", "own", "all"]
+__all__ = ["Grants", "department_session"]
 
 
 def department_session(
@@ -27,26 +22,8 @@ def department_session(
     grants: Grants = "none",
     history: list[CatalogSpec] | None = None,
 ) -> DepartmentSession:
-    """The session of ``department_id`` on the current catalog. ``history``, if given, is
-    filled with the earlier catalog versions (their schemas decode older records)."""
+    """The session of ``department_id`` on the current catalog (govbus.share.sessions)."""
     with CatalogStore.opened(settings) as store:
-        spec, version = store.current(), store.latest_number()
-        if history is not None:
-            history.extend(store.version(v.number) for v in store.history())
-        valid: tuple[Grant, ...] = ()
-        if grants != "none":
-            share = ShareRequests(store, coordinator=settings.share_coordinator)
-            dept = spec.department_by_id(department_id)
-            if grants == "all":
-                valid = tuple(share.grants())
-            elif dept is not None:
-                valid = tuple(share.grants(department=dept.code))
-    return DepartmentSession(
-        settings,
-        department_id,
-        department_password(settings.state_dir, department_id, password_file),
-        spec,
-        catalog_version=version,
-        grants=valid,
-        naming=settings.naming,
-    )
+        return session_from_store(
+            settings, store, department_id, password_file, grants=grants, history=history
+        )

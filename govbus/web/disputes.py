@@ -25,10 +25,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from govbus.accounts.store import Account
-from govbus.share.requests import ShareRequests
+from govbus.share.sessions import session_from_store
 from govbus.vocabulary.errors import UserError
-from govbus.vocabulary.secrets import department_password
-from govbus.vocabulary.session import DepartmentSession
 from govbus.web.auth import Forbidden, LoginRequired, current_account
 from govbus.web.console import Console, account_of, console_of, page, require
 from govbus.web.forms import FormData, FormError
@@ -44,17 +42,8 @@ KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
 def dispute_client(console: Console, dept_id: str) -> DisputeClient:
     """The department's dispute client, as `govbus disputes` makes it (cli/session.py): the
     current catalog, the department's stored password, every valid grant."""
-    settings, store = console.settings, console.store
-    share = ShareRequests(store, coordinator=settings.share_coordinator)
-    session = DepartmentSession(
-        settings,
-        dept_id,
-        department_password(settings.state_dir, dept_id, None),
-        store.current(),
-        catalog_version=store.latest_number(),
-        grants=tuple(share.grants()),
-        naming=settings.naming,
-    )
+    settings = console.settings
+    session = session_from_store(settings, console.store, dept_id, grants="all")
     return DisputeClient(session, operator=settings.share_coordinator)
 
 
