@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -236,6 +237,28 @@ async def _one(session: aiohttp.ClientSession, url: str, headers: dict[str, str]
     return time.perf_counter() - t
 
 
+async def closed_loop(
+    s: aiohttp.ClientSession,
+    url: Callable[[], str],
+    headers: dict[str, str],
+    requests: int,
+    concurrency: int,
+) -> tuple[float, list[float]]:
+    """``requests`` GETs of ``url()``, ``concurrency`` in flight: (requests/s, latencies in s)."""
+    remaining = requests
+    lat: list[float] = []
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            lat.append(await _one(s, url(), headers))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests / (time.perf_counter() - started), lat
+
+
 async def http_phase(
     base: str, code: str, headers: dict[str, str], n: int, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -249,30 +272,11 @@ async def http_phase(
         for _ in range(200):  # warm-up: connections, chain heads
             await _one(s, url(), headers)
         # 0. the HTTP floor: GET /health (aiohttp and the client, no lookup, no audit)
-        remaining = args.requests // 4
-
-        async def pinger() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await _one(s, f"{base}/health", {})
-
-        started = time.perf_counter()
-        await asyncio.gather(*(pinger() for _ in range(args.concurrency)))
-        out["floor_rate"] = (args.requests // 4) / (time.perf_counter() - started)
+        out["floor_rate"], _ = await closed_loop(
+            s, lambda: f"{base}/health", {}, args.requests // 4, args.concurrency
+        )
         # 1. maximum: closed loop, `concurrency` in flight, `requests` in all
-        remaining = args.requests
-        lat: list[float] = []
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                lat.append(await _one(s, url(), headers))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        out["max_rate"] = args.requests / (time.perf_counter() - started)
+        out["max_rate"], lat = await closed_loop(s, url, headers, args.requests, args.concurrency)
         out["max_p50_ms"], out["max_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
         # 2. half load: open loop at 50% of the maximum for `seconds`
         rate = out["max_rate"] / 2

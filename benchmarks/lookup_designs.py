@@ -35,7 +35,15 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.lookup_bench import PARTITIONS, _spec, citizen_id, pct, produce, rss_mib
+from benchmarks.lookup_bench import (
+    PARTITIONS,
+    _spec,
+    citizen_id,
+    closed_loop,
+    pct,
+    produce,
+    rss_mib,
+)
 from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.lookup.apikeys import issue_keys, read_key
@@ -73,28 +81,10 @@ def _json(url: str) -> dict[str, object]:
 async def _drive(
     urls: Callable[[], str], headers: dict[str, str], requests: int, concurrency: int
 ) -> tuple[float, float, float]:
-    lat: list[float] = []
-    remaining = requests
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(30)) as s:
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                t = time.perf_counter()
-                async with s.get(urls(), headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise SystemExit(f"answered {resp.status}: {await resp.text()}")
-                lat.append(time.perf_counter() - t)
-
-        for _ in range(100):  # warm-up
-            async with s.get(urls(), headers=headers) as resp:
-                await resp.read()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        rate = requests / (time.perf_counter() - started)
+        await closed_loop(s, urls, headers, 100, 1)  # warm-up
+        rate, lat = await closed_loop(s, urls, headers, requests, concurrency)
     return rate, pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
 
 
