@@ -129,6 +129,21 @@ class Federation:
         return seen
 
 
+def start_runner(root: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`govbus --platform city federation run` in the background, appending to ``log``."""
+    cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(root), "--platform", "city",
+           "federation", "run", "--lag-interval", "2", "--stall-seconds", "90",
+           "--metrics-port", str(METRICS_PORT)]  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+
 def _start_platforms(root: Path, city_dsn: str) -> None:
     def start(*args: str) -> None:
         assert main(["--state-dir", str(root), *args]) == 0
@@ -224,30 +239,7 @@ def federation(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 "cz-mzj",
             )
             fed.cli("federation", "apply")
-            with log.open("wb") as out:
-                runner = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "govbus.cli",
-                        "--state-dir",
-                        str(root),
-                        "--platform",
-                        "city",
-                        "federation",
-                        "run",
-                        "--lag-interval",
-                        "2",
-                        "--stall-seconds",
-                        "90",
-                        "--metrics-port",
-                        str(METRICS_PORT),
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=REPO,
-                    env={**os.environ, "PYTHONPATH": str(REPO)},
-                )
+            runner = start_runner(root, log)
             fed.runner = runner
             eventually(
                 lambda: runner.poll() is not None or b"started flow" in log.read_bytes(),
@@ -430,30 +422,8 @@ def test_the_lag_probe_counts_what_is_not_copied_and_a_restarted_runner_resumes(
     time.sleep(2)
     lag = {lag.topic: lag for lag in probe.measure(flow)}[federation.source_topic]
     assert lag.records == 30 and lag.seconds >= 1.5
-    with federation.runner_log.open("ab") as out:  # the runner again: it resumes, loses nothing
-        federation.runner = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "govbus.cli",
-                "--state-dir",
-                str(federation.root),
-                "--platform",
-                "city",
-                "federation",
-                "run",
-                "--lag-interval",
-                "2",
-                "--stall-seconds",
-                "90",
-                "--metrics-port",
-                str(METRICS_PORT),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
+    # The runner again: it resumes, loses nothing.
+    federation.runner = start_runner(federation.root, federation.runner_log)
     copies = federation.read_copy("cz-mzj", {f"lag{i}" for i in range(30)}, "lagging")
     assert len(copies) == 30
 
