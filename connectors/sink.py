@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -193,6 +194,8 @@ class SinkAgent:
                     sink.resource,
                     sink.purpose,
                     group_suffix=f"agent-{sink.table}",
+                    # One sink per table and host: a restarted agent resumes at once.
+                    instance_id=f"agent-{sink.table}@{socket.gethostname()}",
                     history=history,
                     view=sink.view,
                     verification_status=sink.verification_status,
