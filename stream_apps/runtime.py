@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
-import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
@@ -31,45 +31,27 @@ from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.config import ConfigError, Settings
 from govbus.vocabulary.topology import StreamApp
+from stream_apps.consumer import FETCH_MAX_WAIT, SafeConsumer, StallWatch
 
 __all__ = ["FETCH_MAX_WAIT", "LAG_INTERVAL", "GovbusApp", "broker_urls", "make_app", "record_lag"]
 
 LOG = logging.getLogger("govbus.stream_apps")
 
-# How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
-# driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
-# out of the next fetch while its buffered records are not yet drained (fetcher.py), so a record
-# arriving on that partition waits for the fetch in flight: up to 1.5 s on an idle worker
-# (measured: produce -> detect p99 0.8-1.2 s). 50 ms bounds that wait; an idle worker then sends
-# ~20 small fetch requests a second per broker.
-FETCH_MAX_WAIT = 0.05
 # How often a worker sets its consumer lag gauges (s); a Prometheus scrape is every 15 s.
 LAG_INTERVAL = 5.0
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_worker_consumer(transport)
-        # Read when the consumer starts and builds its fetcher; no public setting for it.
-        wait = getattr(self.app, "fetch_max_wait", FETCH_MAX_WAIT)
-        consumer._fetch_max_wait_ms = int(wait * 1000)
-        return consumer
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    def committed_offset(self, tp: TP) -> int | None:
-        """The group's committed offset of ``tp`` as this worker knows it: read from the broker
-        when the partition was assigned, then each commit of Faust's. None: none, or 0 (Faust
-        keeps 0 as None)."""
-        return self._committed_offset.get(tp)
-
-
-async def record_lag(app: faust.App, group: str, topics: frozenset[str], shown: set[TP]) -> None:
+async def record_lag(
+    app: faust.App,
+    group: str,
+    topics: frozenset[str],
+    shown: set[TP],
+    watch: StallWatch | None = None,
+) -> None:
     """Set the lag gauge of each of ``topics``' partitions assigned to ``app``'s worker and
-    drop those of partitions it no longer holds (``shown``: the ones it set before)."""
+    drop those of partitions it no longer holds (``shown``: the ones it set before). With a
+    ``watch``, a partition whose commits stalled with records waiting is sought back to its
+    committed offset (stream_apps/consumer.py, change 3)."""
     consumer = app.consumer
     assigned = {tp for tp in consumer.assignment() if tp.topic in topics}
     for tp in shown - assigned:
@@ -82,7 +64,7 @@ async def record_lag(app: faust.App, group: str, topics: frozenset[str], shown: 
     if unknown:  # not fetched yet: ask the broker
         ends.update(await consumer.highwaters(*unknown))
     committed: dict[TP, int | None] = {
-        tp: consumer.committed_offset(tp) if isinstance(consumer, _Consumer) else None
+        tp: consumer.committed_offset(tp) if isinstance(consumer, SafeConsumer) else None
         for tp in assigned
     }
     uncommitted = [tp for tp, offset in committed.items() if offset is None]
@@ -94,10 +76,22 @@ async def record_lag(app: faust.App, group: str, topics: frozenset[str], shown: 
             continue
         metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(max(0, end - position))
         shown.add(tp)
+        if watch is None or not isinstance(consumer, SafeConsumer) or app.rebalancing:
+            continue
+        if watch.stalled(tp, position, end, time.monotonic()):
+            LOG.warning(
+                "%s: %s partition %d kept %d records waiting past committed offset %d for %.0f s;"
+                " fetching them again from there", group, tp.topic, tp.partition, end - position,
+                position, watch.after,
+            )  # fmt: skip
+            metrics.STREAM_RESEEKS.labels(group, tp.topic, str(tp.partition)).inc()
+            await consumer.reseek(tp, position)
+    if watch is not None:
+        watch.forget(assigned)
 
 
 class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
+    Consumer = SafeConsumer
 
 
 class GovbusApp(faust.App):
@@ -168,12 +162,12 @@ def make_app(
     Path(options["datadir"]).parent.mkdir(parents=True, exist_ok=True)
     built = GovbusApp(app.app_id, **options)
     built.fetch_max_wait = float(fetch_max_wait)
-    reads, shown = frozenset(app.reads), set[TP]()
+    reads, shown, watch = frozenset(app.reads), set[TP](), StallWatch()
 
     @built.timer(float(lag_interval), name=f"{app.app_id}.consumer-lag")
     async def consumer_lag() -> None:
         try:
-            await record_lag(built, app.app_id, reads, shown)
+            await record_lag(built, app.app_id, reads, shown, watch)
         except Exception as exc:  # not started, rebalancing, a broker away: the next tick retries
             LOG.debug("consumer lag of %s not set: %r", app.app_id, exc)
 

@@ -89,6 +89,15 @@ CONSUMER_LAG = Gauge(
     registry=REGISTRY,
 )
 
+STREAM_RESEEKS = Counter(
+    "govbus_stream_reseeks",
+    "Times a stream app worker sought an input partition back to its committed offset because "
+    "its commits had stalled with records waiting (stream_apps/consumer.py); the records from "
+    "there on are processed again",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+
 # The front-end agents (connectors/, article 16 前置机共享): ``table`` is a table of the
 # department's front-end database (a handful per agent), ``stage`` one of read (rows the
 # source read), published (acknowledged on the resource topic, deletes included),

@@ -1,0 +1,132 @@
+"""The Kafka consumer of every govbus stream app: Faust's aiokafka consumer with three changes.
+
+1. **Fetch wait.** A fetch waits at most ``fetch_max_wait`` s at the broker (the app's
+   attribute; Faust's driver hard-codes 1.5 s, which an idle worker pays per record).
+2. **No committed offset: seek to the start.** aiokafka's ``seek_to_committed`` seeks only
+   partitions whose committed offset is above 0 (``if offset and offset > 0``) and leaves the
+   others where the consumer happens to be. Faust calls it after each rebalance, having cleared
+   the records it had fetched but not yet processed, so for a group that had not committed yet
+   those records were never fetched again. Seen (issue 17): a disputes worker lost the first
+   90 of 1,210 actions, all committed past, when a second worker joined before its first
+   commit. Here such an input partition is sought to ``auto_offset_reset`` (earliest).
+3. **A stalled input partition is sought back to its committed offset.** Faust drops a fetched
+   record whose offset is below its read offset for the partition ("DROPPED MESSAGE" in its dev
+   log) and never acknowledges it, and it commits only the first run of consecutive
+   acknowledged offsets: one such hole stops the partition's commits for good (faust#596).
+   Seen (issue 17): after a SIGKILL rebalance the survivor received offsets 0-127 of a taken
+   over partition again after seeking it to its committed 68, dropped them all, and its
+   committed offset stayed at 68 of 1,027 with records waiting and both ends alive. The lag
+   timer (runtime.record_lag) asks ``StallWatch`` each round; a partition with records past its
+   committed offset whose committed offset has not moved for ``STALL_SECONDS`` is sought back
+   there, Faust's acknowledgement bookkeeping for it forgotten: the records from the committed
+   offset on are processed again (at least once; the apps' outputs are idempotent), counted in
+   ``govbus_stream_reseeks_total``.
+
+The classes subclass Faust's driver (faust.transport.drivers.aiokafka) and call its code;
+what they override is named in each method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import aiokafka
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+__all__ = ["FETCH_MAX_WAIT", "STALL_SECONDS", "SafeConsumer", "StallWatch"]
+
+# How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
+# driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
+# out of the next fetch while its buffered records are not yet drained (fetcher.py), so a record
+# arriving on that partition waits for the fetch in flight: up to 1.5 s on an idle worker
+# (measured: produce -> detect p99 0.8-1.2 s). 50 ms bounds that wait; an idle worker then sends
+# ~20 small fetch requests a second per broker.
+FETCH_MAX_WAIT = 0.05
+
+# How long an input partition may keep records waiting past an unmoving committed offset before
+# it is sought back there. The apps commit every second (runtime.make_app); a batch of the
+# verifier takes well under a second; recovery is not judged (the lag timer skips a rebalancing
+# worker).
+STALL_SECONDS = 15.0
+
+
+class StallWatch:
+    """Which input partitions have records waiting past a committed offset that has not moved
+    for ``after`` seconds (pure: the caller brings the offsets and the time)."""
+
+    def __init__(self, after: float = STALL_SECONDS) -> None:
+        self.after = after
+        self._since: dict[TP, tuple[int, float]] = {}
+
+    def stalled(self, tp: TP, committed: int, end: int, now: float) -> bool:
+        """True once per stall: the caller seeks ``tp`` back, and the clock starts again."""
+        if end <= committed:
+            self._since.pop(tp, None)
+            return False
+        seen = self._since.get(tp)
+        if seen is None or seen[0] != committed:
+            self._since[tp] = (committed, now)
+            return False
+        if now - seen[1] < self.after:
+            return False
+        self._since[tp] = (committed, now)
+        return True
+
+    def forget(self, keep: set[TP]) -> None:
+        """Drop the partitions this worker no longer holds."""
+        for tp in set(self._since) - keep:
+            del self._since[tp]
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread (it owns the aiokafka consumer)."""
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Read when the consumer starts and builds its fetcher; no public setting for it.
+        wait = getattr(self.app, "fetch_max_wait", FETCH_MAX_WAIT)
+        consumer._fetch_max_wait_ms = int(wait * 1000)
+        return consumer
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """(Overrides Faust's.) Every partition to the group's committed offset; an input
+        partition without one to ``auto_offset_reset`` (change 2). Changelog partitions are
+        left alone: recovery seeks them itself, and the group never commits them."""
+        return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_reset))
+
+    async def _seek_to_committed_or_reset(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[TP, int] = await consumer.seek_to_committed()
+        changelogs = self.app.tables.changelog_topics
+        unset = [tp for tp, offset in committed.items()
+                 if (offset is None or offset <= 0) and tp.topic not in changelogs]  # fmt: skip
+        if unset:
+            if self.app.conf.consumer_auto_offset_reset == "latest":
+                await consumer.seek_to_end(*unset)
+            else:
+                await consumer.seek_to_beginning(*unset)
+        return committed
+
+
+class SafeConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer on ``_ConsumerThread``, able to ``reseek`` a partition."""
+
+    _thread: _ConsumerThread
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def reseek(self, tp: TP, offset: int) -> None:
+        """Fetch ``tp`` again from ``offset`` (its committed offset), forgetting what Faust
+        noted of it past there: acknowledged offsets and gaps (change 3)."""
+        for noted in (self._acked, self._acked_index, self._gap):
+            noted.pop(tp, None)
+        await self.seek(tp, offset)
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The group's committed offset of ``tp`` as this worker knows it: read from the broker
+        when the partition was assigned, then each commit of Faust's. None: none, or 0 (Faust
+        keeps 0 as None)."""
+        return self._committed_offset.get(tp)
