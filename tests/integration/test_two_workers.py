@@ -88,7 +88,9 @@ class TwoWorkers(Exchange):
                "--option", f"prefix={self.naming.prefix}"]  # fmt: skip
         for option in self.options:
             cmd += ["--option", option]
-        cmd += extra
+        # GOVBUS_TEST_WORKER_LOGLEVEL=info keeps Faust's rebalance and recovery steps in the
+        # workers' logs (printed when a test fails).
+        cmd += ["--loglevel", os.environ.get("GOVBUS_TEST_WORKER_LOGLEVEL", "warning"), *extra]
         env = {**os.environ, "GOVBUS_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers or ""}
         log = (self.tmp / f"{name}.log").open("wb")
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
