@@ -10,28 +10,27 @@ masked, nothing else; the query is in the usage audit chain (what `govbus audit 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
+import os
+import signal
 import socket
-import threading
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from govbus.catalog.store import CatalogStore
 from govbus.demo.exchange import CONSUMER, Printer, sample_records
 from govbus.demo.sharing import conditional_resource
 from govbus.demo.streams import OPERATOR_VIEWER
 from govbus.lookup.apikeys import issue_keys, read_key
-from govbus.lookup.runner import instance
-from govbus.lookup.service import LookupService
 from govbus.share.requests import ShareRequests
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.vocabulary.config import Settings
@@ -46,28 +45,48 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(service: LookupService, port: int) -> Iterator[str]:
-    """The service's HTTP app on 127.0.0.1:port in a thread; its base URL."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(service.app(), access_log=None)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    started.wait(30)
+def lookup_serve(settings: Settings, port: int) -> Iterator[str]:
+    """`govbus lookup serve` as its own process, as an operator runs it, on 127.0.0.1:port;
+    its base URL once its /health answers 200 (partitions loaded). Stopped with SIGINT, which
+    must end it cleanly (exit 0); its output is in <state_dir>/demo-lookup.log."""
+    env = dict(os.environ)
+    if settings.bootstrap_servers:
+        env["GOVBUS_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    log_path = Path(settings.state_dir) / "demo-lookup.log"
+    cmd = [sys.executable, "-m", "govbus.cli", "--state-dir", str(settings.state_dir),
+           "lookup", "serve", "--port", str(port), "--instance", "demo"]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while _health(base) != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"`govbus lookup serve` did not load its partitions in 60 s (exit "
+                    f"{proc.poll()}); see {log_path}"
+                )
+            time.sleep(0.5)
+        yield base
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"`govbus lookup serve` ended with exit {proc.returncode}; see {log_path}"
+        )
+
+
+def _health(base: str) -> int:
+    try:
+        return _get(f"{base}/health", {})[0]
+    except (OSError, ValueError):  # not listening yet
+        return 0
 
 
 def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -95,25 +114,14 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
         )  # fmt: skip
         provider = spec.department(resource.provider)
         assert provider is not None
-        share.approve(request.id, actor=provider.id)
-        grants = share.valid_grants()
+        share.approve(request.id, actor=provider.id)  # the service reads the grant from here
     issue_keys(settings.state_dir, [d.id for d in spec.departments])
     api_key = read_key(settings.state_dir, viewer.id)
     out(
         f"29. {viewer.name} was granted items {', '.join(granted)} of {resource.name} "
         f"(request {request.id}); its lookup API key issued as `govbus apply` issues it"
     )
-    port = _free_port()
-    with (
-        instance(settings, name="demo", advertised=f"127.0.0.1:{port}", spec=spec,
-                 grants=lambda: grants) as service,
-        serving(service, port) as base,
-    ):  # fmt: skip
-        deadline = time.monotonic() + 60
-        while _get(f"{base}/health", {})[0] != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lookup service did not load its partitions in 60 s")
-            time.sleep(0.5)
+    with lookup_serve(settings, _free_port()) as base:
         key = record_key(resource, sample_records(resource, 3)[0]).decode()
         headers = {
             "Authorization": f"Bearer {api_key}",
@@ -128,7 +136,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
         clear = [c for c in body["items"] if c in granted]
         masked = [c for c in body["items"] if c not in granted]
         out(
-            f"30. {viewer.name} looked up one citizen on the lookup service (purpose {purpose}, "
+            f"30. {viewer.name} looked up one citizen on `govbus lookup serve` (purpose {purpose}, "
             f"case CZJY-2026-0001, end user 王老师): view {body['view']}, in clear "
             f"{', '.join(clear)}, masked {', '.join(masked) or 'none'}; "
             f"{len(resource.items) - len(body['items'])} other item(s) withheld; provider "
@@ -140,6 +148,7 @@ def run(settings: Settings, spec: CatalogSpec, catalog_version: int, out: Printe
             {k: v for k, v in headers.items() if k != "X-Govbus-Case-Number"},
         )
         out(f"    without a case number: {missing_status} {missing['error']['code']}")
+    out("    `govbus lookup serve` stopped on SIGINT (exit 0)")
     events = read_audit(settings, viewer.id, settings.naming)
     problems = verify_chain(events)
     queries = [e for _, e in events if e.query is not None]

@@ -87,6 +87,8 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "evaluate --year" in lines["28"] and "    chart '各部门综合得分' in " in story
     assert "view granted" in lines["30"] and "withheld" in lines["30"]
     assert "without a case number: 400 missing-header" in story
+    assert "`govbus lookup serve`" in lines["30"]  # the command, as its own process
+    assert "`govbus lookup serve` stopped on SIGINT (exit 0)" in story
     assert "chain OK" in lines["31"] and "case CZJY-2026-0001" in lines["31"]
     assert "front-end table mzj_hjxx shows the new row" in lines["32"]
     assert "(3 rows, then 1 new row by watermark)" in lines["32"]
