@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import faust
 
@@ -143,9 +143,10 @@ def build(
             outputs[name] = app.topic(name, **raw)
         return outputs[name]
 
-    async def send(name: str, key: str, value: Mapping[str, Any] | None) -> None:
+    async def send(name: str, key: str, value: Mapping[str, Any] | None) -> Awaitable[Any]:
+        """Queued with the producer; the result resolves when the broker acknowledged it."""
         body = None if value is None else json.dumps(value, ensure_ascii=False).encode()
-        await topic(name).send(key=key.encode(), value=body)
+        return cast(Awaitable[Any], await topic(name).send(key=key.encode(), value=body))
 
     async def reject(actor: str, where: str, action: Any, rejection: dr.Rejection) -> None:
         m.ACTIONS_REJECTED.labels(actor, rejection.rule).inc()
@@ -186,20 +187,27 @@ def build(
     async def publish(state: dict[str, Any]) -> None:
         """Store a dispute's new state and tell everyone who follows it."""
         dispute_id, code, key = state["dispute_id"], state["resource_code"], state["key"]
-        disputes[dispute_id] = state
         rk = dr.record_key(code, key)
         before = list(open_ids.get(rk) or [])
         ids = [i for i in before if i != dispute_id]
         if state["state"] in dr.LIVE:
             ids.append(dispute_id)
-        await send(t.disputes(code), dispute_id, state)
+        # The outputs first, acknowledged, then the tables. A worker killed in between finds
+        # no new state in its tables (rebuilt from their changelogs) when the command comes
+        # again, so it sends them again; stored first, a replay was taken for a duplicate and
+        # the outputs lost for good (seen: one record's status never sent, issue 17).
+        sent = [await send(t.disputes(code), dispute_id, state)]
         if ids != before:
-            open_ids[rk] = ids
             status = {
                 "key": key, "resource_code": code, "under_verification": bool(ids),
                 "dispute_ids": ids, "updated_at": state["updated_at"],
             }  # fmt: skip
-            await send(t.status(code), key, status)
+            sent.append(await send(t.status(code), key, status))
+        for delivered in sent:
+            await delivered
+        disputes[dispute_id] = state
+        if ids != before:
+            open_ids[rk] = ids
             m.DISPUTES_OPEN.labels(code).inc(len(ids) - len(before))
 
     @app.agent(commands)
