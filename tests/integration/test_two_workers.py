@@ -247,13 +247,8 @@ def _in_chunks(send: Callable[[list[Any]], None], items: list[Any], size: int = 
         send(items[start : start + size])
 
 
-# Failed once in five runs (load ~25): after every input was committed, some expected
-# disputes had no detect action. Not explained yet (issue 17 note): a real at-least-once gap
-# across a SIGKILL rebalance, or the partition stall below. strict=False: a pass shows (XPASS).
-@pytest.mark.xfail(
-    strict=False,
-    reason="a dispute may go undetected across a SIGKILL rebalance though its input was committed",
-)
+# Failed before stream_apps/consumer.py's changes 2 and 3 (issue 17): the survivor dropped a
+# taken-over partition's records and its commits stopped (68 of 1,027); now it seeks back.
 def test_verifier_two_workers_one_killed_every_copy_checked_every_dispute_once(
     ex: TwoWorkers,
 ) -> None:
@@ -296,14 +291,8 @@ def test_verifier_two_workers_one_killed_every_copy_checked_every_dispute_once(
     assert ex.assignment() and len(ex.assignment()) == 1  # b alone holds the group now
 
 
-# Failed once in three runs (whole suite, load ~25): the survivor had not opened every dispute
-# 300 s after the kill. verify_bench --workers 2 showed the likely cause twice: Faust left an
-# assigned input partition unconsumed (its offset never committed) while the worker ran on.
-# Not fixed yet (issue 17 note); strict=False so a pass still shows (XPASS).
-@pytest.mark.xfail(
-    strict=False,
-    reason="Faust may leave a reassigned input partition unconsumed after a rebalance",
-)
+# Failed before stream_apps/consumer.py's change 2 (issue 17): actions 10-99 of a group that
+# had not committed yet were never fetched again after the second worker joined.
 def test_disputes_two_workers_one_killed_every_detected_dispute_opened_once(
     ex: TwoWorkers,
 ) -> None:
@@ -354,9 +343,7 @@ def test_disputes_two_workers_one_killed_every_detected_dispute_opened_once(
     assert len(opened_before) > 0
     _in_chunks(send, actions[n // 2 :], size=100)
     send(actions[:10])  # at-least-once: a few actions again, after the rebalance
-    # Done when every dispute is open and every record flagged. (Not by the group's committed
-    # offsets: after the takeover, the single-partition action topic's offset stayed where the
-    # killed worker had committed it, although every action was processed; see issue 17.)
+    # Done when every dispute is open and every record flagged, then the commits follow.
     until(
         lambda: {s["dispute_id"] for s in states()} >= expected,
         f"every dispute opened (of {len(expected)})",
@@ -368,6 +355,7 @@ def test_disputes_two_workers_one_killed_every_detected_dispute_opened_once(
                 if v and json.loads(v)["under_verification"]}  # fmt: skip
 
     until(lambda: len(flagged()) >= n, "every record flagged", ex)
+    ex.until_processed(seconds=120)  # the committed offsets follow what was processed
     found = states()
     assert {s["dispute_id"] for s in found} == expected  # none lost, none invented
     # Opened once each: a replayed or repeated detect changes nothing (version 1 only).
