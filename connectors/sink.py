@@ -200,6 +200,9 @@ class SinkAgent:
                     view=sink.view,
                     verification_status=sink.verification_status,
                     commit_every=mapping.batch_size,
+                    # One audit event per batch, not per 1,000 records: each event, offset
+                    # commit and database transaction is a round trip the batch pays once.
+                    audit_every=max(mapping.batch_size, 1),
                 )
             except SubscribeError as exc:
                 raise MappingError(sink.where, f"sinks[{i}] (table {sink.table}): {exc}") from None
