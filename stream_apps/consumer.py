@@ -144,7 +144,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 if hole not in self._holes_checked:
                     self._holes_checked.add(hole)
                     sought.add(tp)
-                    await self.seek(tp, last)
+                    await self._seek_in_thread(tp, last)
                     continue
             yield tp, message
 
@@ -160,7 +160,14 @@ class SafeConsumer(faust_aiokafka.Consumer):
         noted of it past there: acknowledged offsets and gaps (change 3)."""
         for noted in (self._acked, self._acked_index, self._gap):
             noted.pop(tp, None)
-        await self.seek(tp, offset)
+        await self._seek_in_thread(tp, offset)
+
+    async def _seek_in_thread(self, tp: TP, offset: int) -> None:
+        """As Faust's ``seek``, but on the consumer thread, which owns the aiokafka consumer
+        (Faust's calls it from the event loop's thread)."""
+        thread = self._thread
+        await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
+        self._read_offset[tp] = offset if offset else None
 
     def committed_offset(self, tp: TP) -> int | None:
         """The group's committed offset of ``tp`` as this worker knows it: read from the broker
