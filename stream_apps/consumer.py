@@ -21,7 +21,6 @@
    there, Faust's acknowledgement bookkeeping for it forgotten: the records from the committed
    offset on are processed again (at least once; the apps' outputs are idempotent), counted in
    ``govbus_stream_reseeks_total``.
-
 4. **A jump in offsets is fetched again before it counts as a gap.** When a record's offset
    is more than one past the partition's last read offset, Faust takes the offsets between
    for a gap (compaction, transaction markers) and acknowledges them unprocessed. Records it
@@ -127,22 +126,24 @@ class SafeConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    _holes_checked: set[tuple[TP, int, int]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per partition, the last jump fetched again (change 4): jumps come in offset order,
+        # so one per partition tells a jump seen again from a new one.
+        self._jump_checked: dict[TP, tuple[int, int]] = {}
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """(Overrides Faust's.) Its records, but a jump in a partition's offsets is fetched
         again once before Faust may take it for a gap (change 4)."""
-        if not hasattr(self, "_holes_checked"):
-            self._holes_checked = set()
         sought: set[TP] = set()
         async for tp, message in super().getmany(timeout):
             if tp in sought:
                 continue  # the rest of its records come again from the seek
             last = self._read_offset.get(tp)
             if last and message.offset - last > 1 and self._may_have_gaps(tp):
-                hole = (tp, last, message.offset)
-                if hole not in self._holes_checked:
-                    self._holes_checked.add(hole)
+                jump = (last, message.offset)
+                if self._jump_checked.get(tp) != jump:
+                    self._jump_checked[tp] = jump
                     sought.add(tp)
                     await self._seek_in_thread(tp, last)
                     continue
