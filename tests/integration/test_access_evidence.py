@@ -56,7 +56,8 @@ def test_a_kcat_read_without_the_sdk_is_an_article_26_5_candidate(
     assert "not read as a record here" in out.stdout, out.stderr
     # ... and the other through the SDK (audited).
     sub = Subscriber(exchange.session(reader.id), by_sdk.code, "work-reference")
-    assert sub.run(lambda r: None, timeout=3) == 1 and sub.audit_events
+    # Until the one record (a first group join on a just-started broker can take seconds).
+    assert sub.run(lambda r: None, max_records=1, timeout=30) == 1 and sub.audit_events
 
     settings = dataclasses.replace(exchange.settings, namespace=exchange.naming.prefix)
     tail = AccessLogTail(LocalCluster(kafka_settings).access_logs(), tmp_path / "offsets.json")
