@@ -13,8 +13,9 @@ per batch of records that arrived:
 1. each record is kept by its one-data-one-source key (the last one of a key in a batch wins;
    a tombstone deletes the key);
 2. the batch is written in one database transaction: deletes, then upserts by the key
-   (``INSERT … ON CONFLICT DO UPDATE`` on PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE``
-   on MySQL, delete-then-insert elsewhere), with the provenance columns;
+   (``INSERT … ON CONFLICT DO UPDATE`` on PostgreSQL — from a staging table filled by COPY
+   through psycopg — and SQLite, ``ON DUPLICATE KEY UPDATE`` on MySQL, delete-then-insert
+   elsewhere), with the provenance columns;
 3. only after the database commit are the batch's Kafka offsets committed (the SDK's
    ``before_commit``). A crash in between (``crash_point`` ``sink-after-db-commit``) reads the
    batch again and upserts the same rows: nothing lost, nothing duplicated.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import logging
 import socket
 import threading
@@ -154,6 +156,9 @@ class TableWriter:
         columns = list(rows[0])
         others = [c for c in columns if c not in self.key_columns]
         dialect = conn.dialect.name
+        if dialect == "postgresql" and conn.dialect.driver == "psycopg":
+            self._copy_upsert(conn, columns, others, rows)
+            return
         if dialect in ("postgresql", "sqlite"):
             insert = (postgresql if dialect == "postgresql" else sqlite).insert(self.table)
             statement: Any = insert.on_conflict_do_update(
@@ -169,6 +174,37 @@ class TableWriter:
             self._delete(conn, [tuple(row[c] for c in self.key_columns) for row in rows])
             statement = self.table.insert()
         conn.execute(statement, rows)
+
+    def _copy_upsert(
+        self, conn: Connection, columns: list[str], others: list[str], rows: list[dict[str, Any]]
+    ) -> None:
+        """PostgreSQL through psycopg: the rows COPYed into a temporary staging table, then
+        one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` from it. Measured (agent_bench): the
+        executemany path sends one INSERT per row (psycopg's pipeline) and took a third of the
+        sink's time; COPY is PostgreSQL's bulk path."""
+        quote = conn.dialect.identifier_preparer.quote
+        table = conn.dialect.identifier_preparer.format_table(self.table)
+        # Named by the table and its columns: a staging table made before a migration (temp
+        # tables live as long as the pooled connection) is never reused with another shape.
+        shape = hashlib.sha256("\0".join([self.table.name, *columns]).encode()).hexdigest()[:12]
+        staging = quote(f"govbus_stage_{shape}")
+        names = ", ".join(quote(c) for c in columns)
+        keys = ", ".join(quote(c) for c in self.key_columns)
+        updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in others)
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {table} WITH NO DATA"
+            )
+            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                f"ON CONFLICT ({keys}) {conflict}"
+            )
 
 
 class SinkAgent:

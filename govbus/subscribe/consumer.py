@@ -391,7 +391,8 @@ class Subscriber:
         ``before_commit`` is called before every offset commit, and the offsets are committed
         only if it returns: a handler that keeps records (e.g. a front-end agent's database
         transaction, connectors/sink.py) makes them durable there. With it, offsets are also
-        committed after each batch that arrived, so the handler keeps at most one batch.
+        committed whenever the records that had arrived are all handed over, so the handler
+        keeps at most ``commit_every`` records, and a lone record is not kept waiting.
         """
         self._stopping = False
         status = self._status()  # first: nothing else is open if it cannot be read
@@ -415,7 +416,8 @@ class Subscriber:
                     break
                 want = _BATCH if max_records is None else min(_BATCH, max_records - handled)
                 got = False
-                for msg in _arrived(consumer, want):
+                arrived = _arrived(consumer, want)
+                for msg in arrived:
                     if self._stopping:
                         break  # the rest is neither handed over nor committed: read next run
                     if not self._check(msg):
@@ -445,7 +447,10 @@ class Subscriber:
                     ):
                         self._commit(consumer, done, before_commit)
                         window = self._audit(producer, window)
-                if before_commit is not None and pending:
+                if before_commit is not None and pending and len(arrived) < want:
+                    # Caught up (less arrived than asked for): commit what the handler keeps
+                    # now, so a lone record is not kept waiting; while catching up, batches
+                    # are gathered up to commit_every.
                     self._commit(consumer, done, before_commit)
                     pending = 0
                 if status is not None:
