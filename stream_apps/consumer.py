@@ -26,9 +26,9 @@
    for a gap (compaction, transaction markers) and acknowledges them unprocessed. Records it
    had fetched and cleared at a rebalance look the same: seen (issue 17), commands 37-89 of a
    disputes partition committed and never applied. The first time a jump is seen the
-   partition is sought back to the last read offset; records that exist come again, a real
-   gap comes back the same and is left to Faust. A compacted topic pays one extra fetch per
-   gap it reads.
+   partition is sought back to the offset after the last one read; records that exist come
+   again, a real gap comes back the same and is left to Faust. A compacted topic pays one
+   extra fetch per gap it reads.
 
 The classes subclass Faust's driver (faust.transport.drivers.aiokafka) and call its code;
 what they override is named in each method.
@@ -145,7 +145,9 @@ class SafeConsumer(faust_aiokafka.Consumer):
                 if self._jump_checked.get(tp) != jump:
                     self._jump_checked[tp] = jump
                     sought.add(tp)
-                    await self._seek_in_thread(tp, last)
+                    # From the first missing offset; the read offset stays at ``last``, so
+                    # a real gap comes back as the same jump (and ``last`` is not read twice).
+                    await self._seek_in_thread(tp, last + 1, read_offset=last)
                     continue
             yield tp, message
 
@@ -156,19 +158,24 @@ class SafeConsumer(faust_aiokafka.Consumer):
             self.app.topics.acks_enabled_for(tp.topic)
         )
 
-    async def reseek(self, tp: TP, offset: int) -> None:
+    async def reseek(self, tp: TP, offset: int) -> int:
         """Fetch ``tp`` again from ``offset`` (its committed offset), forgetting what Faust
-        noted of it past there: acknowledged offsets and gaps (change 3)."""
+        noted of it past there: acknowledged offsets and gaps (change 3). Returns how many
+        records that reads again (those up to the last one read)."""
+        last = self._read_offset.get(tp)
         for noted in (self._acked, self._acked_index, self._gap):
             noted.pop(tp, None)
         await self._seek_in_thread(tp, offset)
+        return max(0, last + 1 - offset) if last is not None else 0
 
-    async def _seek_in_thread(self, tp: TP, offset: int) -> None:
+    async def _seek_in_thread(self, tp: TP, offset: int, read_offset: int | None = None) -> None:
         """As Faust's ``seek``, but on the consumer thread, which owns the aiokafka consumer
-        (Faust's calls it from the event loop's thread)."""
+        (Faust's calls it from the event loop's thread). Faust processes a fetched record
+        whose offset is at least the read offset (``offset`` unless given)."""
         thread = self._thread
         await thread.call_thread(thread._ensure_consumer().seek, tp, offset)
-        self._read_offset[tp] = offset if offset else None
+        read = offset if read_offset is None else read_offset
+        self._read_offset[tp] = read if read else None
 
     def committed_offset(self, tp: TP) -> int | None:
         """The group's committed offset of ``tp`` as this worker knows it: read from the broker

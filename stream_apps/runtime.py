@@ -84,8 +84,9 @@ async def record_lag(
                 " fetching them again from there", group, tp.topic, tp.partition, end - position,
                 position, watch.after,
             )  # fmt: skip
-            metrics.STREAM_RESEEKS.labels(group, tp.topic, str(tp.partition)).inc()
-            await consumer.reseek(tp, position)
+            labels = (group, tp.topic, str(tp.partition))
+            metrics.STREAM_RESEEKS.labels(*labels).inc()
+            metrics.STREAM_REPROCESSED.labels(*labels).inc(await consumer.reseek(tp, position))
     if watch is not None:
         watch.forget(assigned)
 

@@ -98,6 +98,15 @@ STREAM_RESEEKS = Counter(
     registry=REGISTRY,
 )
 
+STREAM_REPROCESSED = Counter(
+    "govbus_stream_reprocessed_records",
+    "Records a stream app worker processes a second time because it sought an input partition "
+    "back (govbus_stream_reseeks_total): the partition's read offset minus its committed offset "
+    "at the seek",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+
 # The front-end agents (connectors/, article 16 前置机共享): ``table`` is a table of the
 # department's front-end database (a handful per agent), ``stage`` one of read (rows the
 # source read), published (acknowledged on the resource topic, deletes included),
