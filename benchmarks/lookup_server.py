@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from aiohttp import web
-
 from govbus.catalog.yaml_io import load_yaml
-from govbus.lookup.runner import instance
+from govbus.lookup.runner import instance, serve_until_stopped
 from govbus.lookup.service import Limits
 from govbus.vocabulary.config import load_settings
 
@@ -31,7 +29,7 @@ def main() -> None:
     with instance(
         settings, name="bench", advertised=advertised, limits=limits, spec=spec, grants=list
     ) as service:
-        web.run_app(service.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+        serve_until_stopped(service, "127.0.0.1", args.port, banner=f"serving on {advertised}")
 
 
 if __name__ == "__main__":
