@@ -73,6 +73,7 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
         encoding=args.encoding,
         history=history,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        workers=args.workers,
     )
     offsets = ", ".join(f"{p}:{a}-{b}" for p, (a, b) in manifest.offsets.items())
     print(
@@ -113,5 +114,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Windows opens both",
     )
     p.add_argument("--output", type=Path, help="file to write (default: <resource>.<format>)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes decoding the records of a large snapshot (default: one per core, up "
+        "to 4; 1: decode in this process)",
+    )
     add_password_file_option(p)
     p.set_defaults(handler=_download)

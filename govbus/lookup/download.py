@@ -37,6 +37,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from openpyxl import Workbook
 
+from govbus.lookup.decode_pool import decoded_rows, default_workers
 from govbus.lookup.request import PURPOSES
 from govbus.lookup.rights import View, view_for
 from govbus.share.requests import ShareGrant
@@ -47,7 +48,7 @@ from govbus.vocabulary.errors import ServiceUnavailable, UserError
 from govbus.vocabulary.grants import granted_items
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, InfoItem, Resource
-from govbus.vocabulary.wire import SchemaCatalog, decode_single_object
+from govbus.vocabulary.wire import SchemaCatalog
 from stream_apps.projection.views import (
     grant_view_resource,
     grant_view_schema_catalog,
@@ -91,15 +92,6 @@ class Manifest:
         data["offsets"] = {str(p): {"from": a, "to": b} for p, (a, b) in self.offsets.items()}
         data["items"] = list(self.items)
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-
-
-@dataclass(frozen=True)
-class Row:
-    key: str
-    payload: dict[str, Any]
-    provider: str
-    catalog_version: int
-    event_time: dt.datetime
 
 
 # -- reading the snapshot -------------------------------------------------------------------------
@@ -167,20 +159,6 @@ def latest_values(
     return latest
 
 
-def rows_of(
-    latest: dict[str, bytes | None], schemas: SchemaCatalog, reader: Resource
-) -> Iterator[Row]:
-    for key in sorted(latest):
-        value = latest[key]
-        if value is None:
-            continue
-        env = decode_single_object(value, schemas, reader=reader)
-        if env.get("op") == "DELETE" or env.get("payload") is None:
-            continue
-        yield Row(key, env["payload"], env["provider"], int(env["catalog_version"]),
-                  env["event_time"])  # fmt: skip
-
-
 # -- writing the file -----------------------------------------------------------------------------
 
 
@@ -198,13 +176,6 @@ def _cell(value: Any) -> Any:
 
 def columns(view: View) -> list[str]:
     return ["key", *view.items, "provider", "catalog_version", "event_time"]
-
-
-def _values(view: View, row: Row, shaped: bool) -> list[Any]:
-    # Items in clear need no copy: only the view's items are taken below.
-    data = view.shape(row.payload) if shaped and view.masked else row.payload
-    return [row.key, *(data.get(c) for c in view.items), row.provider, row.catalog_version,
-            row.event_time]  # fmt: skip
 
 
 def text_columns(view: View, resource: Resource) -> list[int]:
@@ -338,8 +309,11 @@ def download(
     encoding: str = "utf-8-sig",
     history: Sequence[CatalogSpec] = (),
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> Manifest:
-    """Write the snapshot, its manifest and the audit event; returns the manifest."""
+    """Write the snapshot, its manifest and the audit event; returns the manifest.
+    ``workers``: processes decoding the records (govbus.lookup.decode_pool; default one per
+    core)."""
     started = time.monotonic()
     if fmt not in FORMATS:
         raise DownloadError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
@@ -380,10 +354,11 @@ def download(
         schemas = grant_view_schema_catalog(spec, resource.code, items, history)
         view = View("granted", items, {}, view.grant)
     window_start = dt.datetime.now(CHINA_TZ)
+    workers = default_workers() if workers is None else workers
+    say = progress or (lambda _m: None)
     consumer = session.consumer("download", **{"enable.partition.eof": True})
     try:
         offsets = stated_offsets(consumer, topic)
-        say = progress or (lambda _m: None)
         say(f"snapshot of {topic} as of offsets "
             + ", ".join(f"p{p}:{h}" for p, (_, h) in offsets.items()))  # fmt: skip
 
@@ -398,7 +373,11 @@ def download(
     finally:
         consumer.close()
     header = columns(view)
-    values = (_values(view, row, not public) for row in rows_of(latest, schemas, reader))
+    # The file's items are the view's, as the topic read holds them: the public view's topic
+    # is masked already, and the full and granted views mask nothing.
+    values = _counted(
+        decoded_rows(latest, schemas, reader, view.items, workers=workers), say, "rows written"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         count = write_csv(output, header, values, encoding, text_columns(view, reader))
@@ -429,6 +408,17 @@ def download(
                            "seconds": time.monotonic() - started})  # fmt: skip
     manifest_path(output).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
+
+
+def _counted(
+    rows: Iterator[list[Any]], say: Callable[[str], None], what: str
+) -> Iterator[list[Any]]:
+    """``rows`` as they come, saying every 100,000 how many came."""
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        if n % 100_000 == 0:
+            say(f"{n} {what}")
+        yield row
 
 
 def manifest_path(output: Path) -> Path:

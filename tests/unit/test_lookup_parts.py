@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from govbus.lookup import apikeys
+from govbus.lookup.decode_pool import CHUNK, decoded_rows
 from govbus.lookup.download import columns, sha256_of, write_csv, write_parquet, write_xlsx
 from govbus.lookup.errors import LookupRefused
 from govbus.lookup.partitioning import partition_of
@@ -101,6 +102,26 @@ def test_store_keeps_the_newest_value_and_forgets_deleted_keys() -> None:
     state.put_status(0, "k1", None)  # the dispute closed (tombstone)
     found = state.get(0, "k1")
     assert found is not None and not found.under_verification
+
+
+def test_snapshot_rows_decoded_by_worker_processes_are_those_of_one_process() -> None:
+    schemas = wire.SchemaCatalog.build(CatalogSpec((), (RESOURCE,)))
+    n = 2 * CHUNK + 7  # three chunks, the last one short
+    latest: dict[str, bytes | None] = {f"k{i:05d}": _value(f"k{i:05d}", f"名{i}") for i in range(n)}
+    latest["k00003"] = None  # deleted
+    latest = dict(reversed(latest.items()))  # the snapshot's order is not the key order
+    here = list(decoded_rows(latest, schemas, RESOURCE, ("name", "citizen_id"), workers=1))
+    pooled = list(
+        decoded_rows(latest, schemas, RESOURCE, ("name", "citizen_id"), workers=2, parallel_from=0)
+    )
+    assert pooled == here
+    assert [row[0] for row in here] == sorted(k for k, v in latest.items() if v is not None)
+    event_time = dt.datetime(2026, 1, 2, 3, 4, tzinfo=CHINA_TZ)
+    assert here[0] == ["k00000", "名0", "k00000", PROVIDER, 3, event_time]
+    # A record whose writer schema the catalog lacks fails the same way in a worker.
+    unknown = wire.SchemaCatalog()
+    with pytest.raises(KeyError):
+        list(decoded_rows(latest, unknown, RESOURCE, ("name",), workers=2, parallel_from=0))
 
 
 def test_csv_opens_in_excel_on_chinese_windows(tmp_path: Path) -> None:
