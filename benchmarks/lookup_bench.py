@@ -195,7 +195,7 @@ def raw_baseline(
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     started, got, ends = time.perf_counter(), 0, 0
     while ends < PARTITIONS:
-        for msg in consumer.consume(5000, 5):
+        for msg in kafka_clients.arrived(consumer, 5000, 5):
             if msg.error():
                 ends += 1
                 continue

@@ -1,35 +1,61 @@
-"""A download's rows from its snapshot's records, decoded in worker processes when there are many.
+"""A download's rows from its snapshot's records; for CSV, decoded and written by worker processes.
 
-Decoding is most of a download's time (fastavro, ~26 µs per 10-item record; measured in
-``benchmarks.lookup_bench``: the raw snapshot read is 7x faster than the download), and a
-Python process decodes on one core. So the sorted snapshot is cut into chunks of ``CHUNK``
-records that ``workers`` processes decode while this one writes the file; at most two chunks
-per worker are in flight, so neither the records sent nor the rows coming back pile up, and
-chunks come back in order (the file is sorted by key, as with one process).
+Decoding is most of a download's time (fastavro, ~23 µs per 10-item record here; the raw
+snapshot read is 7x faster than the download in ``benchmarks.lookup_bench``), and a Python
+process decodes on one core. For a CSV file the sorted snapshot is cut into chunks of
+``CHUNK`` records; ``workers`` processes each turn a chunk into its CSV text, and this process
+only encodes and writes the texts, in order (the file is sorted by key, as with one process).
+Workers return text, not rows: measured, sending decoded rows back (pickled lists of strings
+and datetimes) cost more than decoding them, and 2 workers were slower than one process.
+At most two chunks per worker are in flight, so neither the records sent nor the texts coming
+back pile up.
 
-Worker processes are spawned (never forked: the parent holds librdkafka's threads) and import
-only this module and the decoder (~0.2 s), not the rest of govbus. A snapshot smaller than
-``PARALLEL_FROM`` records is decoded here: the workers' start would cost more than they save.
+Worker processes are forked on Linux: a spawned worker imports the parent's main module again
+(``govbus`` and every command's imports: seconds per worker, measured as more than the whole
+saving on 200,000 rows). Forking is safe here because the download has closed its Kafka
+consumer before (no librdkafka thread holds a lock the child could need), the children only
+decode and format, and they leave with ``os._exit`` (nothing inherited is closed twice).
+Elsewhere they are spawned. A snapshot smaller than ``PARALLEL_FROM`` records is written by
+this process alone: the workers' start would cost more than they save. xlsx and parquet take
+the decoded rows (``decoded_rows``) here.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import decimal
+import io
 import multiprocessing
 import os
+import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from govbus.vocabulary.spec import Resource
 from govbus.vocabulary.wire import HEADER_SIZE, MAGIC, SchemaCatalog, decode_single_object
 
-__all__ = ["CHUNK", "PARALLEL_FROM", "decoded_rows", "default_workers"]
+__all__ = ["CHUNK", "PARALLEL_FROM", "cell", "csv_texts", "decoded_rows", "default_workers"]
 
 CHUNK = 5_000
 PARALLEL_FROM = 50_000
 
 Chunk = list[tuple[str, bytes]]
+
+
+def cell(value: Any) -> Any:
+    """A value as a file's cell: None empty, times ISO 8601, binary hex, money exact."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
 
 
 class _Decoder:
@@ -54,58 +80,96 @@ class _Decoder:
         return out
 
 
-_worker: _Decoder | None = None
+class _CsvWriter:
+    """One chunk to its CSV text and row count; ``convert``: the columns passed through
+    ``cell`` (the csv module writes the others as wanted)."""
+
+    def __init__(self, decode: _Decoder, convert: Sequence[int]) -> None:
+        self.decode = decode
+        self.convert = tuple(convert)
+
+    def __call__(self, chunk: Chunk) -> tuple[str, int]:
+        rows = self.decode(chunk)
+        for values in rows:
+            for i in self.convert:
+                values[i] = cell(values[i])
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        return text.getvalue(), len(rows)
 
 
-def _start_worker(schemas: SchemaCatalog, reader: Resource, items: Sequence[str]) -> None:
-    global _worker
-    _worker = _Decoder(schemas, reader, items)
+_work: Callable[[Chunk], tuple[str, int]] | None = None
 
 
-def _decode_in_worker(chunk: Chunk) -> list[list[Any]]:
-    assert _worker is not None, "the pool's initializer did not run"
-    return _worker(chunk)
+def _start_worker(
+    schemas: SchemaCatalog, reader: Resource, items: Sequence[str], convert: Sequence[int]
+) -> None:
+    global _work
+    _work = _CsvWriter(_Decoder(schemas, reader, items), convert)
+
+
+def _in_worker(chunk: Chunk) -> tuple[str, int]:
+    assert _work is not None, "the pool's initializer did not run"
+    return _work(chunk)
 
 
 def default_workers() -> int:
-    """One per core (up to 4): this process, writing the file, needs less than decoding."""
-    return max(1, min(4, (os.cpu_count() or 1)))
+    """One per core (up to 4): this process, writing the texts, needs little of its own."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _chunks(latest: dict[str, bytes | None]) -> Iterator[Chunk]:
+    """The records in key order, ``CHUNK`` at a time; deleted keys (tombstones) left out."""
+    present = {k: v for k, v in latest.items() if v is not None}
+    keys = sorted(present)
+    for first in range(0, len(keys), CHUNK):
+        yield [(k, present[k]) for k in keys[first : first + CHUNK]]
 
 
 def decoded_rows(
+    latest: dict[str, bytes | None], schemas: SchemaCatalog, reader: Resource, items: Sequence[str]
+) -> Iterator[list[Any]]:
+    """The snapshot's rows in key order (see ``_Decoder``), decoded in this process."""
+    decode = _Decoder(schemas, reader, items)
+    for chunk in _chunks(latest):
+        yield from decode(chunk)
+
+
+def csv_texts(
     latest: dict[str, bytes | None],
     schemas: SchemaCatalog,
     reader: Resource,
     items: Sequence[str],
+    convert: Sequence[int],
     *,
     workers: int = 1,
     parallel_from: int = PARALLEL_FROM,
-) -> Iterator[list[Any]]:
-    """The snapshot's rows in key order (see ``_Decoder``), decoded by ``workers`` processes
-    when there are at least ``parallel_from`` records."""
-    keys = sorted(k for k, v in latest.items() if v is not None)
-    chunks = (
-        [(k, latest[k]) for k in keys[start : start + CHUNK]]
-        for start in range(0, len(keys), CHUNK)
-    )
-    if workers <= 1 or len(keys) < parallel_from:
-        decode = _Decoder(schemas, reader, items)
-        for chunk in chunks:
-            yield from decode(chunk)  # type: ignore[arg-type]
+) -> Iterator[tuple[str, int]]:
+    """The snapshot's CSV text (no header) in key order, a chunk at a time, with its row count;
+    written by ``workers`` processes when there are at least ``parallel_from`` records."""
+    if workers <= 1 or sum(v is not None for v in latest.values()) < parallel_from:
+        write = _CsvWriter(_Decoder(schemas, reader, items), convert)
+        yield from map(write, _chunks(latest))
         return
     # Only the writer schemas the snapshot uses travel to the workers, not a whole catalog.
     used = {v[len(MAGIC) : HEADER_SIZE] for v in latest.values() if v is not None}
     needed = SchemaCatalog({fp: r for fp, r in schemas.by_fingerprint.items() if fp in used})
     with ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn"),
         initializer=_start_worker,
-        initargs=(needed, reader, tuple(items)),
+        initargs=(needed, reader, tuple(items), tuple(convert)),
     ) as pool:
-        flight: deque[Future[list[list[Any]]]] = deque()
-        for chunk in chunks:
-            flight.append(pool.submit(_decode_in_worker, chunk))  # type: ignore[arg-type]
-            if len(flight) >= 2 * workers:
-                yield from flight.popleft().result()
-        while flight:
-            yield from flight.popleft().result()
+        yield from _in_order(pool, _chunks(latest), 2 * workers)
+
+
+def _in_order(
+    pool: ProcessPoolExecutor, chunks: Iterable[Chunk], in_flight: int
+) -> Iterator[tuple[str, int]]:
+    flight: deque[Future[tuple[str, int]]] = deque()
+    for chunk in chunks:
+        flight.append(pool.submit(_in_worker, chunk))
+        if len(flight) >= in_flight:
+            yield flight.popleft().result()
+    while flight:
+        yield flight.popleft().result()

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import decimal
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from openpyxl import Workbook
 
-from govbus.lookup.decode_pool import decoded_rows, default_workers
+from govbus.lookup.decode_pool import cell, csv_texts, decoded_rows, default_workers
 from govbus.lookup.request import PURPOSES
 from govbus.lookup.rights import View, view_for
 from govbus.share.requests import ShareGrant
@@ -128,7 +127,7 @@ def latest_values(
     consumer.assign([TopicPartition(topic, p, offsets[p][0]) for p in sorted(pending)])
     read = 0
     while pending:
-        batch = consumer.consume(_BATCH, _POLL)
+        batch = kafka_clients.arrived(consumer, _BATCH, _POLL)
         if not batch:
             raise ServiceUnavailable(
                 f"reading {topic}: no record within {_POLL:.0f} s while partitions "
@@ -162,18 +161,6 @@ def latest_values(
 # -- writing the file -----------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
 def columns(view: View) -> list[str]:
     return ["key", *view.items, "provider", "catalog_version", "event_time"]
 
@@ -191,27 +178,15 @@ def text_columns(view: View, resource: Resource) -> list[int]:
 
 
 def write_csv(
-    path: Path,
-    header: list[str],
-    rows: Iterator[list[Any]],
-    encoding: str,
-    convert: Sequence[int] | None = None,
+    path: Path, header: list[str], texts: Iterable[tuple[str, int]], encoding: str
 ) -> int:
-    """Write the rows; ``convert``: the columns to pass through ``_cell`` (all if None)."""
+    """Write the header and the rows' CSV texts (``decode_pool.csv_texts``); the row count."""
     n = 0
     with path.open("w", encoding=encoding, newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        if convert is None:
-            for values in rows:
-                out.writerow([_cell(v) for v in values])
-                n += 1
-            return n
-        for values in rows:
-            for i in convert:
-                values[i] = _cell(values[i])
-            out.writerow(values)
-            n += 1
+        csv.writer(fh).writerow(header)
+        for text, rows in texts:
+            fh.write(text)
+            n += rows
     return n
 
 
@@ -224,7 +199,7 @@ def write_xlsx(path: Path, header: list[str], rows: Iterator[list[Any]]) -> int:
             sheet.append(header)
             in_sheet = 0
         assert sheet is not None
-        sheet.append([_cell(v) for v in values])
+        sheet.append([cell(v) for v in values])
         n += 1
         in_sheet += 1
     if sheet is None:
@@ -271,7 +246,7 @@ def write_parquet(
                 list(zip(*chunk, strict=True)) if chunk else [[] for _ in fields]
             )
             arrays = [
-                pa.array([_cell(v) if i in money and v is not None else v for v in col], f.type)
+                pa.array([cell(v) if i in money and v is not None else v for v in col], f.type)
                 for i, (f, col) in enumerate(zip(fields, cols, strict=True))
             ]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
@@ -375,16 +350,17 @@ def download(
     header = columns(view)
     # The file's items are the view's, as the topic read holds them: the public view's topic
     # is masked already, and the full and granted views mask nothing.
-    values = _counted(
-        decoded_rows(latest, schemas, reader, view.items, workers=workers), say, "rows written"
-    )
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        count = write_csv(output, header, values, encoding, text_columns(view, reader))
+        texts = csv_texts(
+            latest, schemas, reader, view.items, text_columns(view, reader), workers=workers
+        )
+        count = write_csv(output, header, _counted(texts, say), encoding)
     elif fmt == "xlsx":
-        count = write_xlsx(output, header, values)
+        count = write_xlsx(output, header, decoded_rows(latest, schemas, reader, view.items))
     else:
-        count = write_parquet(output, header, values, view, reader)
+        rows = decoded_rows(latest, schemas, reader, view.items)
+        count = write_parquet(output, header, rows, view, reader)
     digest = sha256_of(output)
     manifest = Manifest(
         resource=resource.code,
@@ -411,14 +387,15 @@ def download(
 
 
 def _counted(
-    rows: Iterator[list[Any]], say: Callable[[str], None], what: str
-) -> Iterator[list[Any]]:
-    """``rows`` as they come, saying every 100,000 how many came."""
+    texts: Iterable[tuple[str, int]], say: Callable[[str], None]
+) -> Iterator[tuple[str, int]]:
+    """``texts`` as they come, saying at every 100,000 rows how many were written."""
     n = 0
-    for n, row in enumerate(rows, start=1):
-        if n % 100_000 == 0:
-            say(f"{n} {what}")
-        yield row
+    for text, rows in texts:
+        yield text, rows
+        if (n + rows) // 100_000 > n // 100_000:
+            say(f"{n + rows} rows written")
+        n += rows
 
 
 def manifest_path(output: Path) -> Path:

@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 
 from govbus.lookup.store import PartitionState, ResourceState
+from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.naming import Naming
 from govbus.vocabulary.spec import CatalogSpec
 from govbus.vocabulary.wire import SchemaCatalog
@@ -174,7 +175,7 @@ class Loader:
                 if not self.partition_counts:
                     self._stop.wait(0.5)
                     continue
-                for msg in self.consumer.consume(_BATCH, 0.2):
+                for msg in kafka_clients.arrived(self.consumer, _BATCH, 0.2):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:  # read to the end

@@ -76,24 +76,6 @@ _POLL = 0.5
 _BATCH = 500
 
 
-def _arrived(consumer: Consumer, most: int) -> list[Message]:
-    """What has arrived, at most ``most`` records, waiting up to ``_POLL`` s only for the first.
-
-    A batch at a time (one call per record costs more than decoding it), but never waiting
-    for a batch to fill: ``Consumer.consume(n, timeout)`` returns only once it has ``n``
-    records or the timeout passed, so a lone record would wait the whole timeout. Instead:
-    take what is already in the local queue; if nothing is, wait for one record with ``poll``
-    (which returns as soon as one arrives) and take what arrived with it.
-    """
-    batch = consumer.consume(most, 0)
-    if batch:
-        return batch
-    first = consumer.poll(_POLL)
-    if first is None:
-        return []
-    return [first, *consumer.consume(most - 1, 0)] if most > 1 else [first]
-
-
 class SubscribeError(UserError, RuntimeError):
     """The subscription is refused or cannot go on; the message says why and what to do."""
 
@@ -416,7 +398,7 @@ class Subscriber:
                     break
                 want = _BATCH if max_records is None else min(_BATCH, max_records - handled)
                 got = False
-                arrived = _arrived(consumer, want)
+                arrived = kafka_clients.arrived(consumer, want, _POLL)
                 for msg in arrived:
                     if self._stopping:
                         break  # the rest is neither handed over nor committed: read next run

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from govbus.vocabulary.config import ConfigError, Settings
@@ -206,6 +206,25 @@ class Probe:
     @property
     def authentication_failed(self) -> bool:
         return self.has(KafkaError._AUTHENTICATION)
+
+
+def arrived(consumer: Consumer, most: int, wait: float) -> list[Message]:
+    """What has arrived, at most ``most`` messages, waiting up to ``wait`` s only for the first.
+
+    A batch at a time (one call per message costs more than decoding it), but never waiting
+    for a batch to fill: ``Consumer.consume(n, timeout)`` returns only once it has ``n``
+    messages or the timeout passed, so a lone record, or the last few of a topic read to its
+    end, would wait the whole timeout (seen: a download of 200,000 rows waited 10 s for its
+    last batch). Instead: take what is already in the local queue; if nothing is, wait for one
+    message with ``poll`` (which returns as soon as one arrives) and take what came with it.
+    """
+    batch = consumer.consume(most, 0)
+    if batch:
+        return batch
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, 0)] if most > 1 else [first]
 
 
 def probe(conf: dict[str, Any], timeout: float = 8.0) -> Probe:

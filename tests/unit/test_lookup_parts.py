@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from govbus.lookup import apikeys
-from govbus.lookup.decode_pool import CHUNK, decoded_rows
+from govbus.lookup.decode_pool import CHUNK, cell, csv_texts, decoded_rows
 from govbus.lookup.download import columns, sha256_of, write_csv, write_parquet, write_xlsx
 from govbus.lookup.errors import LookupRefused
 from govbus.lookup.partitioning import partition_of
@@ -104,31 +104,37 @@ def test_store_keeps_the_newest_value_and_forgets_deleted_keys() -> None:
     assert found is not None and not found.under_verification
 
 
-def test_snapshot_rows_decoded_by_worker_processes_are_those_of_one_process() -> None:
+def test_snapshot_csv_written_by_worker_processes_is_that_of_one_process() -> None:
     schemas = wire.SchemaCatalog.build(CatalogSpec((), (RESOURCE,)))
     n = 2 * CHUNK + 7  # three chunks, the last one short
     latest: dict[str, bytes | None] = {f"k{i:05d}": _value(f"k{i:05d}", f"名{i}") for i in range(n)}
     latest["k00003"] = None  # deleted
     latest = dict(reversed(latest.items()))  # the snapshot's order is not the key order
-    here = list(decoded_rows(latest, schemas, RESOURCE, ("name", "citizen_id"), workers=1))
-    pooled = list(
-        decoded_rows(latest, schemas, RESOURCE, ("name", "citizen_id"), workers=2, parallel_from=0)
-    )
-    assert pooled == here
-    assert [row[0] for row in here] == sorted(k for k, v in latest.items() if v is not None)
-    event_time = dt.datetime(2026, 1, 2, 3, 4, tzinfo=CHINA_TZ)
-    assert here[0] == ["k00000", "名0", "k00000", PROVIDER, 3, event_time]
+    items = ("name", "born", "citizen_id")
+    convert = [len(items) + 3]  # event_time: ISO 8601 (download.text_columns)
+    here = list(csv_texts(latest, schemas, RESOURCE, items, convert, workers=1))
+    pooled = list(csv_texts(latest, schemas, RESOURCE, items, convert, workers=2, parallel_from=0))
+    assert pooled == here and [rows for _, rows in here] == [CHUNK, CHUNK, 6]
+    rows = list(csv.reader(io.StringIO("".join(text for text, _ in here))))
+    assert [row[0] for row in rows] == sorted(k for k, v in latest.items() if v is not None)
+    event_time = dt.datetime(2026, 1, 2, 3, 4, tzinfo=CHINA_TZ).isoformat()
+    assert rows[0] == ["k00000", "名0", "1990-01-01", "k00000", PROVIDER, "3", event_time]
+    # The same rows, decoded for xlsx and parquet in this process.
+    decoded = list(decoded_rows(latest, schemas, RESOURCE, items))
+    assert [[cell(v) for v in row] for row in decoded][:1] == [[*rows[0][:5], 3, event_time]]
+    assert len(decoded) == len(rows)
     # A record whose writer schema the catalog lacks fails the same way in a worker.
     unknown = wire.SchemaCatalog()
     with pytest.raises(KeyError):
-        list(decoded_rows(latest, unknown, RESOURCE, ("name",), workers=2, parallel_from=0))
+        list(csv_texts(latest, unknown, RESOURCE, items, convert, workers=2, parallel_from=0))
 
 
 def test_csv_opens_in_excel_on_chinese_windows(tmp_path: Path) -> None:
     header = ["key", "name"]
+    texts = [("k1,张三\r\n", 1), ("k2,\r\n", 1)]
     for encoding, bom in (("utf-8-sig", b"\xef\xbb\xbf"), ("gb18030", b"")):
         path = tmp_path / f"{encoding}.csv"
-        assert write_csv(path, header, iter([["k1", "张三"], ["k2", None]]), encoding) == 2
+        assert write_csv(path, header, iter(texts), encoding) == 2
         raw = path.read_bytes()
         assert raw.startswith(bom) and ("张三".encode(encoding.replace("-sig", "")) in raw)
         rows = list(csv.reader(io.StringIO(raw.decode(encoding))))
