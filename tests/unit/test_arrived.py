@@ -1,15 +1,18 @@
-"""The subscriber hands over what has arrived: it never waits for a batch to fill.
+"""``govbus.vocabulary.kafka.arrived``: what has arrived, never waiting for a batch to fill.
 
 ``Consumer.consume(n, timeout)`` returns only with ``n`` records or after ``timeout``; the
-subscriber's loop must therefore ask with timeout 0 and wait only for a first record (``poll``).
-A fake consumer records every call, so a blocking batch call would show.
+subscriber's loop, the download and the lookup loader (reading to a topic's end) must therefore
+ask with timeout 0 and wait only for a first record (``poll``). A fake consumer records every
+call, so a blocking batch call would show.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from govbus.subscribe import consumer as sdk
+from govbus.vocabulary.kafka import arrived
+
+WAIT = 0.5
 
 
 class FakeConsumer:
@@ -33,19 +36,19 @@ class FakeConsumer:
 
 def test_a_lone_record_is_handed_over_without_waiting_for_a_batch() -> None:
     fake = FakeConsumer([], "first")
-    assert sdk._arrived(fake, 500) == ["first", "after-1", "after-2"]  # type: ignore[arg-type]
+    assert arrived(fake, 500, WAIT) == ["first", "after-1", "after-2"]  # type: ignore[arg-type]
     # Only poll may wait; every consume call takes just what is there.
     assert [c for c in fake.calls if c[0] == "consume" and c[2] != 0] == []
-    assert ("poll", None, sdk._POLL) in fake.calls
+    assert ("poll", None, WAIT) in fake.calls
 
 
 def test_queued_records_are_taken_at_once_up_to_the_limit() -> None:
     fake = FakeConsumer([f"r{i}" for i in range(5)], "never")
-    assert sdk._arrived(fake, 3) == ["r0", "r1", "r2"]  # type: ignore[arg-type]
+    assert arrived(fake, 3, WAIT) == ["r0", "r1", "r2"]  # type: ignore[arg-type]
     assert fake.calls == [("consume", 3, 0)]  # no poll: something had arrived
 
 
 def test_nothing_arrived_gives_an_empty_batch_and_one_wait() -> None:
     fake = FakeConsumer([], None)
-    assert sdk._arrived(fake, 1) == []  # type: ignore[arg-type]
-    assert fake.calls == [("consume", 1, 0), ("poll", None, sdk._POLL)]
+    assert arrived(fake, 1, WAIT) == []  # type: ignore[arg-type]
+    assert fake.calls == [("consume", 1, 0), ("poll", None, WAIT)]
