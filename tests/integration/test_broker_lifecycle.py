@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -114,12 +115,16 @@ def test_three_nodes_survive_the_loss_of_one(tmp_path: Path) -> None:
         admin = kafka_clients.admin_client(settings)
         topic = f"ha.{uuid.uuid4().hex[:6]}"
         kafka_admin.create_topic(admin, topic, partitions=1)  # cluster defaults: RF 3, ISR 2
-        # The controller has committed the topic; the broker asked may show it a moment later.
-        kafka_admin.until_visible(
-            lambda: 0 in admin.list_topics(topic, timeout=10).topics[topic].partitions,
-            f"topic {topic}",
-        )
-        meta = admin.list_topics(topic, timeout=10).topics[topic]
+        # The controller has committed the topic; the broker asked may show it a moment later,
+        # and each metadata call may ask another of the three: keep the answer that showed it.
+        seen: list[Any] = []
+
+        def shown() -> bool:
+            seen.append(admin.list_topics(topic, timeout=10).topics[topic])
+            return 0 in seen[-1].partitions
+
+        kafka_admin.until_visible(shown, f"topic {topic}")
+        meta = seen[-1]
         assert len(meta.partitions[0].replicas) == 3
 
         # The admin is a super user; producing as it keeps this test about replication.
