@@ -119,12 +119,15 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _chunks(latest: dict[str, bytes | None]) -> Iterator[Chunk]:
-    """The records in key order, ``CHUNK`` at a time; deleted keys (tombstones) left out."""
-    present = {k: v for k, v in latest.items() if v is not None}
-    keys = sorted(present)
+def _present(latest: dict[str, bytes | None]) -> list[str]:
+    """The keys with a record, in key order (deleted keys, tombstones, left out)."""
+    return sorted(k for k, v in latest.items() if v is not None)
+
+
+def _chunks(latest: dict[str, bytes | None], keys: list[str]) -> Iterator[Chunk]:
+    """The records of ``keys`` (``_present``), ``CHUNK`` at a time."""
     for first in range(0, len(keys), CHUNK):
-        yield [(k, present[k]) for k in keys[first : first + CHUNK]]
+        yield [(k, v) for k in keys[first : first + CHUNK] if (v := latest[k]) is not None]
 
 
 def decoded_rows(
@@ -132,7 +135,7 @@ def decoded_rows(
 ) -> Iterator[list[Any]]:
     """The snapshot's rows in key order (see ``_Decoder``), decoded in this process."""
     decode = _Decoder(schemas, reader, items)
-    for chunk in _chunks(latest):
+    for chunk in _chunks(latest, _present(latest)):
         yield from decode(chunk)
 
 
@@ -148,9 +151,10 @@ def csv_texts(
 ) -> Iterator[tuple[str, int]]:
     """The snapshot's CSV text (no header) in key order, a chunk at a time, with its row count;
     written by ``workers`` processes when there are at least ``parallel_from`` records."""
-    if workers <= 1 or sum(v is not None for v in latest.values()) < parallel_from:
+    keys = _present(latest)
+    if workers <= 1 or len(keys) < parallel_from:
         write = _CsvWriter(_Decoder(schemas, reader, items), convert)
-        yield from map(write, _chunks(latest))
+        yield from map(write, _chunks(latest, keys))
         return
     # Only the writer schemas the snapshot uses travel to the workers, not a whole catalog.
     used = {v[len(MAGIC) : HEADER_SIZE] for v in latest.values() if v is not None}
@@ -161,7 +165,7 @@ def csv_texts(
         initializer=_start_worker,
         initargs=(needed, reader, tuple(items), tuple(convert)),
     ) as pool:
-        yield from _in_order(pool, _chunks(latest), 2 * workers)
+        yield from _in_order(pool, _chunks(latest, keys), 2 * workers)
 
 
 def _in_order(
