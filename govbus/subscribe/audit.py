@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +49,7 @@ from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import ServiceUnavailable
 from govbus.vocabulary.naming import NAMING, Naming
 
+log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 _READ_TIMEOUT = 10.0
 
@@ -285,6 +287,32 @@ def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
     return out
 
 
+def _own_events(msgs: Iterable[Any], department: str) -> list[AuditEvent]:
+    """The department's audit events among ``msgs``, in order.
+
+    Every writer keys an event by its department, so records under other keys are not parsed.
+    A record under the department's key that is not an event of it is skipped with a warning:
+    every principal may write to the audit topic, and one record that is not an event must not
+    stop a department's reads and lookups (its chain continues from its last real event;
+    ``govbus audit verify`` reports the record by its offset)."""
+    own_key = department.encode()
+    out = []
+    for msg in msgs:
+        if msg.key() != own_key:
+            continue
+        try:
+            event = AuditEvent.from_json(msg.value())
+        except AuditError as exc:
+            log.warning(
+                "%s partition %s offset %s is under department %s's key but %s; skipped",
+                msg.topic(), msg.partition(), msg.offset(), department, exc,
+            )  # fmt: skip
+            continue
+        if event.department == department:
+            out.append(event)
+    return out
+
+
 def last_event(
     consumer: Consumer, department: str, topic: str, batch: int = 50, chain: str | None = None
 ) -> AuditEvent | None:
@@ -300,8 +328,8 @@ def last_event(
         end, step = high, batch
         while end > low:
             start = max(low, end - step)
-            mine = [e for _, e in _events(_read_range(consumer, topic, partition, start, end))]
-            mine = [e for e in mine if e.department == department and e.chain == chain]
+            mine = _own_events(_read_range(consumer, topic, partition, start, end), department)
+            mine = [e for e in mine if e.chain == chain]
             if mine:
                 found.append(mine[-1])
                 break

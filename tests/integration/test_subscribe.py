@@ -21,7 +21,7 @@ from confluent_kafka.admin import AclOperation, AdminClient
 
 from govbus.broker import admin as kafka_admin
 from govbus.cli.subscribe import register
-from govbus.subscribe.audit import read_audit, verify_chain
+from govbus.subscribe.audit import AuditError, read_audit, verify_chain
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
 from govbus.vocabulary import acls, metrics
 from govbus.vocabulary import kafka as kafka_clients
@@ -307,6 +307,27 @@ def test_usage_is_audited_in_a_valid_chain(exchange: Exchange) -> None:
     assert verify_chain(events) == []
     # The chain really links: dropping the middle event is noticed.
     assert len(verify_chain([events[0], events[2]])) == 1
+
+
+def test_a_record_that_is_not_an_audit_event_does_not_stop_the_chain(
+    exchange: Exchange,
+) -> None:
+    """Every principal may write to the audit topic: junk under a department's key (or another
+    key) is skipped when the chain head is read back, and `audit verify` names its offset."""
+    publish(exchange, exchange.resource, people(4))
+    kw: dict[str, Any] = {"group_suffix": "junk", "audit_every": 2, "commit_every": 2}
+    sub = subscriber(exchange, "cons", exchange.resource.code, "work-reference", **kw)
+    assert sub.run(lambda _r: None, max_records=2, timeout=30) == 2
+    producer = exchange.producer(exchange.id("prov"))
+    for key in (exchange.id("cons"), exchange.id("prov")):
+        producer.produce(exchange.naming.audit_topic, key=key.encode(), value=b"\x00junk")
+    assert producer.flush(30) == 0
+
+    sub2 = subscriber(exchange, "cons", exchange.resource.code, "work-reference", **kw)
+    assert sub2.run(lambda _r: None, max_records=2, timeout=30) == 2
+    assert sub2.audit_events[0].prev_hash == sub.audit_events[-1].hash
+    with pytest.raises(AuditError, match=r"offset 1: not an audit event"):
+        read_audit(exchange.settings, exchange.id("cons"), exchange.naming)
 
 
 def test_audit_verify_command_reports_ok_with_counts(
