@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from govbus.lookup.request import QueryContext
 from govbus.lookup.rights import View
 from govbus.lookup.store import Found
 from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event
+from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable
 
@@ -138,10 +140,12 @@ class QueryAuditor:
         def delivered(err: KafkaError | None, _msg: object) -> None:
             loop.call_soon_threadsafe(settle, err)
 
+        produced = time.monotonic()
         self.producer.produce(
             self.topic, key=department.encode(), value=event.to_json(), on_delivery=delivered
         )
         err = await done
+        metrics.LOOKUP_AUDIT_LATENCY.observe(time.monotonic() - produced)
         if err is not None:
             self._heads.pop(department, None)  # re-read the real head before the next event
             raise AuditUnavailable(

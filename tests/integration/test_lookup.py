@@ -477,6 +477,18 @@ def test_health_metrics_and_openapi(world: World) -> None:
     base = world.instances[0].url
     health = httpx.get(f"{base}/health").json()
     assert health["status"] == "ready" and health["instance"] == "i0" and health["records"] > 0
+
+    def audit_acks() -> float:
+        text = httpx.get(f"{base}/metrics").text
+        counts = [
+            ln for ln in text.splitlines() if ln.startswith("govbus_lookup_audit_seconds_count ")
+        ]
+        return float(counts[0].split()[-1]) if counts else 0.0
+
+    before = audit_acks()
+    url = f"{base}/v1/resources/{world.resource}/records/{world.keys[0]}"
+    assert httpx.get(url, headers=world.headers("prov")).status_code == 200
+    assert audit_acks() == before + 1  # the lookup waited for one acknowledged audit event
     metrics_text = httpx.get(f"{base}/metrics").text
     assert 'govbus_lookup_requests_total{department="' in metrics_text
     assert "govbus_lookup_seconds_bucket" in metrics_text
