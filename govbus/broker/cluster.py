@@ -3,7 +3,8 @@
 Layout under ``<state_dir>/broker``::
 
     cluster.json            identity: cluster id, node count, base port, Kafka version
-    node-<id>/server.properties, log4j2.properties, data/, server.log, stdout.log, pid
+    node-<id>/server.properties, log4j2.properties, data/, server.log, gc.log (the JVM's
+                            collector pauses), stdout.log, pid
 
 Secrets (admin SCRAM password, controller PLAIN password) live in ``<state_dir>/secrets`` with
 mode 0600; they are generated when the cluster is formatted. TLS material (the platform CA and
@@ -131,7 +132,13 @@ class LocalCluster:
             "java",
             f"-Xmx{self.settings.broker_heap}",
             f"-Xms{self.settings.broker_heap}",
+            # Kafka's own launcher's (kafka-run-class.sh) collector settings: without a pause
+            # target G1 aims at 200 ms pauses, and every produce waits out a pause.
             "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            f"-Xlog:gc*:file={node / 'gc.log'}:time,tags:filecount=4,filesize=20M",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={node / 'log4j2.properties'}",
             "-cp",
