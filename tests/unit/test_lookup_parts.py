@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from govbus.lookup import apikeys
+from govbus.lookup import apikeys, decode_pool
 from govbus.lookup.decode_pool import CHUNK, cell, csv_texts, decoded_rows
 from govbus.lookup.download import columns, sha256_of, write_csv, write_parquet, write_xlsx
 from govbus.lookup.errors import LookupRefused
@@ -104,7 +104,9 @@ def test_store_keeps_the_newest_value_and_forgets_deleted_keys() -> None:
     assert found is not None and not found.under_verification
 
 
-def test_snapshot_csv_written_by_worker_processes_is_that_of_one_process() -> None:
+def test_snapshot_csv_written_by_worker_processes_is_that_of_one_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     schemas = wire.SchemaCatalog.build(CatalogSpec((), (RESOURCE,)))
     n = 2 * CHUNK + 7  # three chunks, the last one short
     latest: dict[str, bytes | None] = {f"k{i:05d}": _value(f"k{i:05d}", f"名{i}") for i in range(n)}
@@ -115,6 +117,13 @@ def test_snapshot_csv_written_by_worker_processes_is_that_of_one_process() -> No
     here = list(csv_texts(latest, schemas, RESOURCE, items, convert, workers=1))
     pooled = list(csv_texts(latest, schemas, RESOURCE, items, convert, workers=2, parallel_from=0))
     assert pooled == here and [rows for _, rows in here] == [CHUNK, CHUNK, 6]
+    # Spawned workers (not Linux) are sent their chunks instead of sharing the snapshot.
+    with monkeypatch.context() as m:
+        m.setattr(decode_pool, "FORK", False)
+        spawned = list(
+            csv_texts(latest, schemas, RESOURCE, items, convert, workers=2, parallel_from=0)
+        )
+    assert spawned == here
     rows = list(csv.reader(io.StringIO("".join(text for text, _ in here))))
     assert [row[0] for row in rows] == sorted(k for k, v in latest.items() if v is not None)
     event_time = dt.datetime(2026, 1, 2, 3, 4, tzinfo=CHINA_TZ).isoformat()
