@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Literal, get_args
+from functools import cached_property
+from typing import Any, Literal, TypeVar, get_args
 
 from govbus.vocabulary.errors import UserError
 from govbus.vocabulary.identifiers import IdentifierError, parse_resource_code, validate_uscc
@@ -159,19 +160,44 @@ class Resource:
         return next((i for i in self.items if i.code == code), None)
 
 
+T = TypeVar("T")
+
+
+def _first_by(values: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
+    out: dict[str, T] = {}
+    for value in values:
+        out.setdefault(key(value), value)
+    return out
+
+
 @dataclass(frozen=True)
 class CatalogSpec:
     departments: tuple[Department, ...] = ()
     resources: tuple[Resource, ...] = field(default=())
 
+    # Indexes built on first use: a city's catalog holds thousands of resources, and a lookup
+    # or a record read finds its resource and department on every call. The first of equal
+    # codes wins, as a scan would find it (the catalog rules refuse duplicates anyway).
+    @cached_property
+    def _departments_by_code(self) -> dict[str, Department]:
+        return _first_by(self.departments, lambda d: d.code)
+
+    @cached_property
+    def _departments_by_id(self) -> dict[str, Department]:
+        return _first_by(self.departments, lambda d: d.id)
+
+    @cached_property
+    def _resources_by_code(self) -> dict[str, Resource]:
+        return _first_by(self.resources, lambda r: r.code)
+
     def department(self, code: str) -> Department | None:
-        return next((d for d in self.departments if d.code == code), None)
+        return self._departments_by_code.get(code)
 
     def department_by_id(self, dept_id: str) -> Department | None:
-        return next((d for d in self.departments if d.id == dept_id), None)
+        return self._departments_by_id.get(dept_id)
 
     def resource(self, code: str) -> Resource | None:
-        return next((r for r in self.resources if r.code == code), None)
+        return self._resources_by_code.get(code)
 
     def for_region(self, region: str) -> CatalogSpec:
         """A district's own catalog: its departments and the resources they provide.

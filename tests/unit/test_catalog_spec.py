@@ -4,6 +4,7 @@ malformed document is rejected with the path (and file, line, column) of what is
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,20 @@ def test_sample_is_a_realistic_changzhou_catalog(sample: CatalogSpec) -> None:
         "legal-entity",
         "other",
     }
+
+
+def test_lookups_by_code_and_id_find_what_a_scan_finds(sample: CatalogSpec) -> None:
+    for r in sample.resources:
+        assert sample.resource(r.code) is r
+    for d in sample.departments:
+        assert sample.department(d.code) is d and sample.department_by_id(d.id) is d
+    assert sample.resource("no/such-code") is None and sample.department_by_id("nobody") is None
+    # A changed copy answers from its own resources, not the original's index.
+    first = sample.resources[0]
+    renamed = dataclasses.replace(first, name="改名后的资源")
+    changed = dataclasses.replace(sample, resources=(renamed, *sample.resources[1:], first))
+    assert sample.resource(first.code) is first
+    assert changed.resource(first.code) is renamed  # the first of equal codes, as a scan
 
 
 def test_dict_round_trip_of_the_sample(sample: CatalogSpec) -> None:
