@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from govbus.lookup.request import QueryContext
 from govbus.lookup.rights import View
 from govbus.lookup.store import Found
-from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event
+from govbus.subscribe.audit import CHAIN_HEADER, GENESIS, AuditEvent, GrantRef, last_event
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable
@@ -142,7 +142,11 @@ class QueryAuditor:
 
         produced = time.monotonic()
         self.producer.produce(
-            self.topic, key=department.encode(), value=event.to_json(), on_delivery=delivered
+            self.topic,
+            key=department.encode(),
+            value=event.to_json(),
+            headers=[(CHAIN_HEADER, self.chain.encode())],
+            on_delivery=delivered,
         )
         err = await done
         metrics.LOOKUP_AUDIT_LATENCY.observe(time.monotonic() - produced)

@@ -18,10 +18,11 @@ reordering an event breaks the link to the next one, which ``verify_chain`` repo
 
 Several chains per department: a component that writes on a department's behalf (the lookup
 service, govbus.lookup: one event per query) keeps a chain of its own, named by ``chain``
-(e.g. ``lookup:<instance>``), beside the department's own (``chain`` None); each link is
-checked within its chain. ``query`` holds what a single query adds as evidence (case number,
-end user, the keys asked HMAC-hashed, the items returned). Both are hashed only when set, so
-events written before they existed keep their hashes.
+(e.g. ``lookup:<instance>``, also in the record's ``govbus-chain`` header), beside the
+department's own (``chain`` None); each link is checked within its chain. ``query`` holds
+what a single query adds as evidence (case number, end user, the keys asked HMAC-hashed, the
+items returned). Both are hashed only when set, so events written before they existed keep
+their hashes.
 
 Chain head: a subscriber reads its department's last event back from the topic when it starts
 (``last_event``), so the chain continues across restarts and machines without local state.
@@ -51,6 +52,10 @@ from govbus.vocabulary.naming import NAMING, Naming
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
+# The Kafka header naming a component's chain (e.g. ``lookup:<instance>``) on its events, so a
+# reader looking for another chain's head skips them unparsed; the department's own chain has
+# none. Events written before it are parsed instead.
+CHAIN_HEADER = "govbus-chain"
 _READ_TIMEOUT = 10.0
 
 
@@ -287,18 +292,24 @@ def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
     return out
 
 
-def _own_events(msgs: Iterable[Any], department: str) -> list[AuditEvent]:
-    """The department's audit events among ``msgs``, in order.
+def _own_events(msgs: Iterable[Any], department: str, chain: str | None) -> list[AuditEvent]:
+    """The department's audit events of ``chain`` among ``msgs``, in order.
 
-    Every writer keys an event by its department, so records under other keys are not parsed.
-    A record under the department's key that is not an event of it is skipped with a warning:
-    every principal may write to the audit topic, and one record that is not an event must not
-    stop a department's reads and lookups (its chain continues from its last real event;
-    ``govbus audit verify`` reports the record by its offset)."""
+    Every writer keys an event by its department, and a component's chain names itself in the
+    ``CHAIN_HEADER`` header, so records of other departments and other chains are not parsed
+    (a download's chain head was found behind tens of thousands of the department's lookup
+    events, each parsed). A record under the department's key that is not an event of it is
+    skipped with a warning: every principal may write to the audit topic, and one record that
+    is not an event must not stop a department's reads and lookups (its chain continues from
+    its last real event; ``govbus audit verify`` reports the record by its offset)."""
     own_key = department.encode()
+    wanted = (chain or "").encode()
     out = []
     for msg in msgs:
         if msg.key() != own_key:
+            continue
+        named = dict(msg.headers() or ()).get(CHAIN_HEADER)
+        if named is not None and named != wanted:
             continue
         try:
             event = AuditEvent.from_json(msg.value())
@@ -308,7 +319,7 @@ def _own_events(msgs: Iterable[Any], department: str) -> list[AuditEvent]:
                 msg.topic(), msg.partition(), msg.offset(), department, exc,
             )  # fmt: skip
             continue
-        if event.department == department:
+        if event.department == department and event.chain == chain:
             out.append(event)
     return out
 
@@ -328,8 +339,9 @@ def last_event(
         end, step = high, batch
         while end > low:
             start = max(low, end - step)
-            mine = _own_events(_read_range(consumer, topic, partition, start, end), department)
-            mine = [e for e in mine if e.chain == chain]
+            mine = _own_events(
+                _read_range(consumer, topic, partition, start, end), department, chain
+            )
             if mine:
                 found.append(mine[-1])
                 break

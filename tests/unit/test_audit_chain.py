@@ -5,7 +5,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, verify_chain
+import pytest
+
+from govbus.subscribe.audit import (
+    CHAIN_HEADER,
+    GENESIS,
+    AuditEvent,
+    GrantRef,
+    _own_events,
+    verify_chain,
+)
 
 CST = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2025, 3, 3, 9, 0, tzinfo=CST)
@@ -141,3 +150,55 @@ def test_chain_and_query_are_hashed_only_when_set() -> None:
     back = AuditEvent.from_json(lookup.to_json())
     assert back == lookup and back.compute_hash() == lookup.hash
     assert dataclasses.replace(lookup, chain="lookup:b").compute_hash() != lookup.hash
+
+
+class _Msg:
+    """What ``_own_events`` reads of a consumed record."""
+
+    def __init__(self, key: str, value: bytes, chain: str | None = None) -> None:
+        self._key, self._value = key.encode(), value
+        self._headers = None if chain is None else [(CHAIN_HEADER, chain.encode())]
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+    def topic(self) -> str:
+        return "govbus.audit"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 0
+
+
+def test_a_chain_head_read_skips_other_keys_and_other_chains_unparsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = chain("civil", [1, 2])
+    lookups = _lookup_chain("civil", "lookup:a", 2)
+    other = chain("tax", [3])
+    msgs = [
+        _Msg("civil", own[0].to_json()),
+        _Msg("civil", lookups[0].to_json(), "lookup:a"),
+        _Msg("tax", other[0].to_json()),
+        _Msg("civil", lookups[1].to_json(), "lookup:a"),
+        _Msg("civil", b"\x00not an event"),  # anyone may write here: skipped, not fatal
+        _Msg("civil", own[1].to_json()),
+        _Msg("civil", dataclasses.replace(lookups[1], chain=None).to_json(), "lookup:a"),
+    ]
+    parsed = []
+    real = AuditEvent.from_json
+    monkeypatch.setattr(
+        AuditEvent, "from_json", staticmethod(lambda data: parsed.append(data) or real(data))
+    )
+    assert _own_events(msgs, "civil", None) == own
+    assert len(parsed) == 3  # the header-less records under civil's key, and nothing else
+    assert _own_events(msgs, "civil", "lookup:a") == lookups
+    assert _own_events(msgs, "tax", None) == other
