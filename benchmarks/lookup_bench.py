@@ -14,11 +14,13 @@ Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a lo
    no audit;
 3. starts one service instance (``benchmarks.lookup_server``: the code of `govbus lookup
    serve`) as a subprocess, waits until it has loaded every partition (its RSS then), and
-   drives it from this process with an aiohttp client on 127.0.0.1: the HTTP floor (``GET
-   /health``: the server's and the client's HTTP cost alone), the maximum single-lookup
-   rate (closed loop, ``--concurrency`` requests in flight, ``--requests`` in all), then an
-   open loop at half that rate for ``--seconds``: p50/p99 latency at 50% load; then 100-key
-   batches. Every lookup is audited (one event per query, acknowledged before the answer);
+   drives it from this process with an aiohttp client on uvloop on 127.0.0.1: the HTTP floor
+   (``GET /health``: the server's and the client's HTTP cost alone), the maximum
+   single-lookup rate (closed loop, ``--concurrency`` requests in flight, ``--requests`` in
+   all), then an open loop at half that rate for ``--seconds``: p50/p99 latency at 50% load,
+   measured again with vegeta (the Go load generator an operator would use; on the PATH, or
+   built once with ``go install``); then 100-key batches. Every lookup is audited (one event
+   per query, acknowledged before the answer);
 4. downloads the resource as its provider (``govbus.lookup.download``) to CSV: rows/s, beside
    the raw read of the same snapshot (consume and keep the newest value per key, no decoding or
    writing).
@@ -37,6 +39,7 @@ import json
 import os
 import random
 import resource as rlimit
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +51,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import uvloop
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -260,13 +264,16 @@ async def closed_loop(
     return requests / (time.perf_counter() - started), lat
 
 
-async def server_buckets(
-    s: aiohttp.ClientSession, base: str, histogram: str, **labels: str
-) -> dict[float, float]:
-    """One of the service's own latency histograms (e.g. ``govbus_lookup_seconds`` of single
-    lookups, from the handler's start to the answer): cumulative count per bucket bound."""
-    async with s.get(f"{base}/metrics") as resp:
-        text = await resp.text()
+# The service's own latency histograms read at half load: from the handler's start to the
+# answer, and of that the wait for the audit event's acknowledgement.
+HISTOGRAMS = {
+    "server": ("govbus_lookup_seconds", {"kind": "single"}),
+    "audit": ("govbus_lookup_audit_seconds", {}),
+}
+
+
+def _buckets(text: str, histogram: str, labels: dict[str, str]) -> dict[float, float]:
+    """Cumulative count per bucket bound of one histogram in a Prometheus text exposition."""
     return {
         float(sample.labels["le"]): sample.value
         for family in text_string_to_metric_families(text)
@@ -274,6 +281,25 @@ async def server_buckets(
         if sample.name == f"{histogram}_bucket"
         and all(sample.labels.get(k) == v for k, v in labels.items())
     }
+
+
+async def server_buckets(s: aiohttp.ClientSession, base: str) -> dict[str, dict[float, float]]:
+    """``HISTOGRAMS`` as the service's ``/metrics`` shows them now."""
+    async with s.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    return {k: _buckets(text, h, labels) for k, (h, labels) in HISTOGRAMS.items()}
+
+
+def server_quantiles(
+    before: dict[str, dict[float, float]],
+    after: dict[str, dict[float, float]],
+    out: dict[str, float],
+    prefix: str,
+) -> None:
+    """p50/p99 bounds (ms) of ``HISTOGRAMS`` between two scrapes, as ``<prefix>_<name>_p<q>_ms``."""
+    for k in HISTOGRAMS:
+        for q in (50, 99):
+            out[f"{prefix}_{k}_p{q}_ms"] = bucket_quantile(before[k], after[k], q / 100) * 1e3
 
 
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
@@ -307,11 +333,7 @@ async def http_phase(
         out["max_rate"], lat = await closed_loop(s, url, headers, args.requests, args.concurrency)
         out["max_p50_ms"], out["max_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
         # 2. half load: open loop at 50% of the maximum for `seconds`
-        histograms = {
-            "server": ("govbus_lookup_seconds", {"kind": "single"}),
-            "audit": ("govbus_lookup_audit_seconds", {}),
-        }
-        before = {k: await server_buckets(s, base, h, **lb) for k, (h, lb) in histograms.items()}
+        before = await server_buckets(s, base)
         rate = out["max_rate"] / 2
         count = int(rate * args.seconds)
         lat = []
@@ -325,10 +347,7 @@ async def http_phase(
         lat = list(await asyncio.gather(*tasks))
         out["half_rate"] = count / (time.perf_counter() - t0)
         out["half_p50_ms"], out["half_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
-        after = {k: await server_buckets(s, base, h, **lb) for k, (h, lb) in histograms.items()}
-        for k in histograms:
-            for q in (50, 99):
-                out[f"half_{k}_p{q}_ms"] = bucket_quantile(before[k], after[k], q / 100) * 1e3
+        server_quantiles(before, await server_buckets(s, base), out, "half")
         # 3. batches of 100 keys
         batches = max(20, args.requests // 100)
         remaining = batches
@@ -347,6 +366,65 @@ async def http_phase(
         started = time.perf_counter()
         await asyncio.gather(*(batcher() for _ in range(4)))
         out["batch_keys_rate"] = batches * 100 / (time.perf_counter() - started)
+    return out
+
+
+VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
+
+
+def vegeta_binary(cache_dir: Path) -> str | None:
+    """vegeta, the open-loop HTTP load generator an operator would reach for: ``$GOVBUS_VEGETA``,
+    on the PATH, or built once with ``go install`` into the cache; None without Go."""
+    found = os.environ.get("GOVBUS_VEGETA") or shutil.which("vegeta")
+    if found:
+        return found
+    target = cache_dir / "tools" / "bin" / "vegeta"
+    go = shutil.which("go")
+    if not target.exists() and go is not None:
+        print(f"building {VEGETA} with go install ...", file=sys.stderr, flush=True)
+        env = {**os.environ, "GOBIN": str(target.parent)}
+        subprocess.run([go, "install", VEGETA], env=env, capture_output=True, timeout=900)
+    return str(target) if target.exists() else None
+
+
+def vegeta_half_load(
+    vegeta: str, base: str, code: str, headers: dict[str, str], n: int, rate: float, seconds: float,
+    connections: int, tmp: Path,
+) -> dict[str, float]:  # fmt: skip
+    """The half-load phase again, driven by vegeta (Go, outside this Python process) at ``rate``
+    with at most ``connections`` connections: its p50/p99 and the service's own."""
+    targets = tmp / "targets.txt"
+    with targets.open("w", encoding="utf-8") as fh:
+        for _ in range(20_000):
+            fh.write(f"GET {base}/v1/resources/{code}/records/{citizen_id(random.randrange(n))}\n")
+            fh.writelines(f"{k}: {v}\n" for k, v in headers.items())
+            fh.write("\n")
+
+    def scrape() -> dict[str, dict[float, float]]:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return {k: _buckets(text, h, labels) for k, (h, labels) in HISTOGRAMS.items()}
+
+    limits = [f"-{flag}={connections}" for flag in ("workers", "max-workers", "connections",
+                                                     "max-connections")]  # fmt: skip
+    attack = [vegeta, "attack", f"-targets={targets}", f"-rate={rate:.0f}", f"-duration={seconds}s",
+              *limits]  # fmt: skip
+    before = scrape()
+    results = subprocess.run(attack, capture_output=True, check=True, timeout=seconds + 120).stdout
+    report = subprocess.run(
+        [vegeta, "report", "-type=json"], input=results, capture_output=True, check=True
+    )
+    after = scrape()
+    got = json.loads(report.stdout)
+    if got["success"] < 1.0:
+        raise SystemExit(f"vegeta: not every lookup answered 200: {got['status_codes']}")
+    out = {
+        "rate": got["rate"],
+        "p50_ms": got["latencies"]["50th"] / 1e6,
+        "p99_ms": got["latencies"]["99th"] / 1e6,
+        "max_ms": got["latencies"]["max"] / 1e6,
+    }
+    server_quantiles(before, after, out, "vegeta")
     return out
 
 
@@ -438,7 +516,13 @@ def main(argv: list[str] | None = None) -> int:
             "X-Govbus-Case-Number": "BENCH-1",
             "X-Govbus-End-User": "bench",
         }
-        h = asyncio.run(http_phase(base, res.code, headers, n, args))
+        # The client is the measuring instrument: on uvloop like the service, and with what
+        # it holds so far frozen out of its garbage collector, so its own pauses are not
+        # counted as the service's latency.
+        gc.collect()
+        gc.freeze()
+        h = uvloop.run(http_phase(base, res.code, headers, n, args))
+        gc.unfreeze()
         print(
             f"HTTP single lookups, max (closed loop, {args.concurrency} in flight, "
             f"{args.requests} requests): {h['max_rate']:,.0f}/s (p50 {h['max_p50_ms']:.1f} ms,"
@@ -454,6 +538,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{h['half_audit_p50_ms']:g} ms, p99 <= {h['half_audit_p99_ms']:g} ms",
             flush=True,
         )
+        vegeta = vegeta_binary(settings.cache_dir)
+        if vegeta is None:
+            print("vegeta: not available (no Go to build it): half load measured above only")
+        else:
+            v = vegeta_half_load(
+                vegeta, base, res.code, headers, n, h["max_rate"] / 2, args.seconds,
+                args.concurrency, tmp,
+            )  # fmt: skip
+            print(
+                f"HTTP single lookups at 50% load driven by vegeta ({VEGETA.split('@')[1]}, open "
+                f"loop, {args.concurrency} connections, {args.seconds:.0f} s): {v['rate']:,.0f}/s, "
+                f"p50 {v['p50_ms']:.1f} ms, p99 {v['p99_ms']:.1f} ms, max {v['max_ms']:.1f} ms; "
+                f"in the service p50 <= {v['vegeta_server_p50_ms']:g} ms, p99 <= "
+                f"{v['vegeta_server_p99_ms']:g} ms (audit acknowledgement p99 <= "
+                f"{v['vegeta_audit_p99_ms']:g} ms)",
+                flush=True,
+            )
         print(
             f"HTTP batch lookups (100 keys, 4 in flight): {h['batch_keys_rate']:,.0f} keys/s",
             flush=True,
