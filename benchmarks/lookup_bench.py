@@ -585,9 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         consumer.close()
         rows = len(latest)
         del latest
-        # In a process of its own, as `govbus download` runs (measured inside this process,
-        # after its other phases, the same download ran 35,000-39,000 rows/s instead of
-        # 44,000).
+        # In a process of its own, as `govbus download` runs.
         out = tmp / "people.csv"
         started = time.perf_counter()
         answer = subprocess.run(

@@ -40,7 +40,7 @@ from govbus.lookup.decode_pool import cell, csv_texts, decoded_rows, default_wor
 from govbus.lookup.request import PURPOSES
 from govbus.lookup.rights import View, view_for
 from govbus.share.requests import ShareGrant
-from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event
+from govbus.subscribe.audit import GENESIS, HEAD_READER_CONFIG, AuditEvent, GrantRef, last_event
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable, UserError
@@ -351,11 +351,17 @@ def download(
                 say(f"{n} records read")
 
         latest = latest_values(consumer, topic, offsets, read_so_far)
-        head = last_event(consumer, dept.id, naming.audit_topic)
     except KafkaException as exc:
         raise DownloadError(f"reading {topic}: {exc.args[0].str()}") from None
     finally:
         consumer.close()
+    head_reader = session.consumer("download-head", **HEAD_READER_CONFIG)
+    try:
+        head = last_event(head_reader, dept.id, naming.audit_topic)
+    except KafkaException as exc:
+        raise DownloadError(f"reading {naming.audit_topic}: {exc.args[0].str()}") from None
+    finally:
+        head_reader.close()
     header = columns(view)
     # The file's items are the view's, as the topic read holds them: the public view's topic
     # is masked already, and the full and granted views mask nothing.

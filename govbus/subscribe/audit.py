@@ -56,6 +56,16 @@ GENESIS = "0" * 64
 # reader looking for another chain's head skips them unparsed; the department's own chain has
 # none. Events written before it are parsed instead.
 CHAIN_HEADER = "govbus-chain"
+# The settings of a consumer made to read chain heads (``last_event``): it reads the audit
+# partition backwards in small windows, assigning each, and librdkafka prefetches an assigned
+# partition far past the window (up to 100,000 messages; here fetches of up to 10 MB where the
+# caller's consumer reads a whole topic), all of which is fetched and discarded per window.
+HEAD_READER_CONFIG: dict[str, Any] = {
+    "enable.partition.eof": True,
+    "queued.min.messages": 1000,
+    "max.partition.fetch.bytes": 256 * 2**10,
+    "fetch.max.bytes": 2**20,
+}
 _READ_TIMEOUT = 10.0
 
 
