@@ -26,6 +26,7 @@ from govbus.lookup.audit import QueryAuditor
 from govbus.lookup.loader import Loader
 from govbus.lookup.service import DEFAULT_LIMITS, Limits, LookupService
 from govbus.share.requests import ShareGrant, ShareRequests
+from govbus.subscribe.audit import HEAD_READER_CONFIG
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import ConfigError, Settings
 from govbus.vocabulary.naming import LOOKUP
@@ -78,9 +79,7 @@ def instance(
     )
     admin = AdminClient(kafka_clients.client_config(settings, user, password))
     loader = Loader(consumer, admin, spec, history, naming, user, advertised)
-    head_reader = kafka_clients.consumer(
-        settings, user, password, user, **{"enable.partition.eof": True}
-    )
+    head_reader = kafka_clients.consumer(settings, user, password, user, **HEAD_READER_CONFIG)
     auditor = QueryAuditor(
         kafka_clients.producer(settings, user, password, **{"linger.ms": 2}),
         head_reader,
