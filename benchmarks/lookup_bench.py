@@ -284,11 +284,15 @@ def _buckets(text: str, histogram: str, labels: dict[str, str]) -> dict[float, f
     }
 
 
+def histograms(text: str) -> dict[str, dict[float, float]]:
+    """``HISTOGRAMS`` as a Prometheus text exposition of the service shows them."""
+    return {k: _buckets(text, h, labels) for k, (h, labels) in HISTOGRAMS.items()}
+
+
 async def server_buckets(s: aiohttp.ClientSession, base: str) -> dict[str, dict[float, float]]:
     """``HISTOGRAMS`` as the service's ``/metrics`` shows them now."""
     async with s.get(f"{base}/metrics") as resp:
-        text = await resp.text()
-    return {k: _buckets(text, h, labels) for k, (h, labels) in HISTOGRAMS.items()}
+        return histograms(await resp.text())
 
 
 def server_quantiles(
@@ -403,8 +407,7 @@ def vegeta_half_load(
 
     def scrape() -> dict[str, dict[float, float]]:
         with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        return {k: _buckets(text, h, labels) for k, (h, labels) in HISTOGRAMS.items()}
+            return histograms(r.read().decode())
 
     limits = [f"-{flag}={connections}" for flag in ("workers", "max-workers", "connections",
                                                      "max-connections")]  # fmt: skip

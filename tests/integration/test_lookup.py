@@ -28,6 +28,7 @@ import httpx
 import pytest
 from aiohttp import web
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.broker import admin as kafka_admin
 from govbus.cli.subscribe import _audit_verify
@@ -479,11 +480,10 @@ def test_health_metrics_and_openapi(world: World) -> None:
     assert health["status"] == "ready" and health["instance"] == "i0" and health["records"] > 0
 
     def audit_acks() -> float:
-        text = httpx.get(f"{base}/metrics").text
-        counts = [
-            ln for ln in text.splitlines() if ln.startswith("govbus_lookup_audit_seconds_count ")
-        ]
-        return float(counts[0].split()[-1]) if counts else 0.0
+        families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+        counts = [sample.value for family in families for sample in family.samples
+                  if sample.name == "govbus_lookup_audit_seconds_count"]  # fmt: skip
+        return counts[0] if counts else 0.0
 
     before = audit_acks()
     url = f"{base}/v1/resources/{world.resource}/records/{world.keys[0]}"
