@@ -139,7 +139,7 @@ def test_snapshot_csv_written_by_worker_processes_is_that_of_one_process(
         list(csv_texts(latest, unknown, RESOURCE, items, convert, workers=2, parallel_from=0))
 
 
-def test_a_record_of_an_older_schema_is_resolved_onto_the_current_one() -> None:
+def test_records_of_the_current_and_an_older_schema_read_alike_in_files_and_lookups() -> None:
     """Records of the current schema take the compiled reader; one of an earlier catalog
     version (without ``born``) is resolved by fastavro; both give rows of the same shape."""
     older = dataclasses.replace(RESOURCE, items=RESOURCE.items[:2])
@@ -157,6 +157,24 @@ def test_a_record_of_an_older_schema_is_resolved_onto_the_current_one() -> None:
         ["k1", None, "旧", PROVIDER, 2, old_time],
         ["k2", dt.date(1990, 1, 1), "新", PROVIDER, 3, new_time],
     ]
+    # The lookup store reads both the same way, and answers a DELETE envelope as not found.
+    state = ResourceState(RESOURCE, schemas)
+    for offset, (key, value) in enumerate(latest.items()):
+        state.put(0, key, value, offset)
+    old, new = state.get(0, "k1"), state.get(0, "k2")
+    assert old is not None and new is not None
+    assert old.payload == {"citizen_id": "k1", "name": "旧", "born": None}
+    assert (old.provider, old.catalog_version, old.event_time) == (PROVIDER, 2, old_time)
+    assert new.payload == {"citizen_id": "k2", "name": "新", "born": dt.date(1990, 1, 1)}
+    assert (new.provider, new.catalog_version, new.event_time) == (PROVIDER, 3, new_time)
+    assert new.event_time.utcoffset() == dt.timedelta(hours=8)
+    deleted = wire.encode_single_object(
+        RESOURCE,
+        {"provider": PROVIDER, "resource_code": RESOURCE.code, "catalog_version": 3,
+         "op": "DELETE", "event_time": new_time, "trace_id": "t", "payload": None},
+    )  # fmt: skip
+    state.put(0, "k2", deleted, 9)
+    assert state.get(0, "k2") is None
 
 
 def test_csv_opens_in_excel_on_chinese_windows(tmp_path: Path) -> None:
