@@ -394,13 +394,18 @@ def vegeta_binary(cache_dir: Path) -> str | None:
 
 def vegeta_half_load(
     vegeta: str, base: str, code: str, headers: dict[str, str], n: int, rate: float, seconds: float,
-    connections: int, tmp: Path,
+    connections: int, tmp: Path, *, floor: bool = False,
 ) -> dict[str, float]:  # fmt: skip
     """The half-load phase again, driven by vegeta (Go, outside this Python process) at ``rate``
-    with at most ``connections`` connections: its p50/p99 and the service's own."""
+    with at most ``connections`` connections: its p50/p99 and the service's own. ``floor``: the
+    same load on ``GET /health`` instead (no lookup, no audit), the tail this machine gives any
+    request of the service at that rate."""
     targets = tmp / "targets.txt"
     with targets.open("w", encoding="utf-8") as fh:
         for _ in range(20_000):
+            if floor:
+                fh.write(f"GET {base}/health\n\n")
+                continue
             fh.write(f"GET {base}/v1/resources/{code}/records/{citizen_id(random.randrange(n))}\n")
             fh.writelines(f"{k}: {v}\n" for k, v in headers.items())
             fh.write("\n")
@@ -428,7 +433,8 @@ def vegeta_half_load(
         "p99_ms": got["latencies"]["99th"] / 1e6,
         "max_ms": got["latencies"]["max"] / 1e6,
     }
-    server_quantiles(before, after, out, "vegeta")
+    if not floor:
+        server_quantiles(before, after, out, "vegeta")
     return out
 
 
@@ -557,6 +563,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"in the service p50 <= {v['vegeta_server_p50_ms']:g} ms, p99 <= "
                 f"{v['vegeta_server_p99_ms']:g} ms (audit acknowledgement p99 <= "
                 f"{v['vegeta_audit_p99_ms']:g} ms)",
+                flush=True,
+            )
+            f = vegeta_half_load(
+                vegeta, base, res.code, headers, n, h["max_rate"] / 2, args.seconds,
+                args.concurrency, tmp, floor=True,
+            )  # fmt: skip
+            print(
+                f"floor at that rate, GET /health driven by vegeta alike (no lookup, no audit): "
+                f"{f['rate']:,.0f}/s, p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, max "
+                f"{f['max_ms']:.1f} ms; ratio lookup p99 / floor p99 "
+                f"{v['p99_ms'] / f['p99_ms']:.1f}",
                 flush=True,
             )
         print(
