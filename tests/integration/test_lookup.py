@@ -28,7 +28,6 @@ import httpx
 import pytest
 from aiohttp import web
 from confluent_kafka.admin import AdminClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.broker import admin as kafka_admin
 from govbus.cli.subscribe import _audit_verify
@@ -51,6 +50,7 @@ from producers.publisher import Publisher
 from stream_apps.projection.masking import mask_value
 from tests.factories import person_resource
 from tests.integration.fixtures import Exchange, citizen_id, create_audit_topic, eventually
+from tests.prometheus_text import total
 
 pytestmark = pytest.mark.kafka
 
@@ -480,10 +480,7 @@ def test_health_metrics_and_openapi(world: World) -> None:
     assert health["status"] == "ready" and health["instance"] == "i0" and health["records"] > 0
 
     def audit_acks() -> float:
-        families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
-        counts = [sample.value for family in families for sample in family.samples
-                  if sample.name == "govbus_lookup_audit_seconds_count"]  # fmt: skip
-        return counts[0] if counts else 0.0
+        return total(httpx.get(f"{base}/metrics").text, "govbus_lookup_audit_seconds_count")
 
     before = audit_acks()
     url = f"{base}/v1/resources/{world.resource}/records/{world.keys[0]}"

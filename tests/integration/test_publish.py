@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Message, TopicPartition
 from confluent_kafka.admin import AdminClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.broker import admin as kafka_admin
 from govbus.catalog.store import CatalogStore
@@ -38,6 +37,7 @@ from tests.factories import PROVIDER as CODE_A
 from tests.factories import person_resource
 from tests.integration.fixtures import Exchange
 from tests.integration.fixtures import citizen_id as citizen
+from tests.prometheus_text import by_series
 
 pytestmark = pytest.mark.kafka
 
@@ -297,11 +297,7 @@ def test_metrics_endpoint_serves_what_a_publish_counted(exchange: Exchange) -> N
             body = response.read().decode()
     finally:
         server.shutdown()
-    served = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-    }
+    served = by_series(body)
     labels = tuple(sorted({"resource": code, "department": dept}.items()))
     assert served[("govbus_records_published_total", labels)] == 3
     # 3 Avro records with envelope: more than 3 x 100 bytes, and what the registry holds.

@@ -30,7 +30,6 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
@@ -55,6 +54,7 @@ from tests.integration.fixtures import (
     produce_one,
     stop_process,
 )
+from tests.prometheus_text import total
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 3
@@ -206,12 +206,7 @@ class VerifierExchange(Exchange):
             except OSError:  # the worker is still starting
                 assert time.monotonic() < deadline, self.worker_logs()
                 time.sleep(0.2)
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-        )
+        return total(text, name, **labels)
 
     def worker_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.tmp.glob("*.log"))

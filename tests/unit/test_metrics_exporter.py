@@ -14,27 +14,19 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.monitor import exporter
 from govbus.reconcile import status
 from govbus.reconcile.status import StatusCollector, load_status, record_plan
 from govbus.vocabulary.config import Settings
-
-
-def values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+from tests.prometheus_text import by_series, family_names
 
 
 def collected(state_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     registry = CollectorRegistry()
     for collector in exporter.state_collectors(replace(Settings(), state_dir=state_dir)):
         registry.register(collector)
-    return values(generate_latest(registry).decode())
+    return by_series(generate_latest(registry).decode())
 
 
 def test_names_are_the_reconcilers_own_gauges() -> None:
@@ -110,12 +102,12 @@ def test_exporter_serves_the_recorded_values_over_http(tmp_path: Path) -> None:
                     out, err = proc.communicate(timeout=10)
                     pytest.fail(f"exporter did not serve on {port}: {out} {err}")
                 time.sleep(0.2)
-        served = values(body)
+        served = by_series(body)
         assert served[("govbus_reconciler_drift", (("kind", "acl"),))] == 4.0
         assert served[("govbus_reconciler_drift", (("kind", "topic"),))] == 1.0
         assert served[("govbus_reconciler_last_apply_timestamp_seconds", ())] == 1_767_225_600.0
         # The process's own metrics are on the same registry.
-        families = {f.name for f in text_string_to_metric_families(body)}
+        families = family_names(body)
         assert "govbus_records_published" in families
         # Share-request figures come from the catalog database at each scrape.
         assert {"govbus_share_requests_open", "govbus_share_grants_active"} <= families

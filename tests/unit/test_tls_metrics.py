@@ -9,25 +9,21 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from govbus.broker import tls
 from govbus.monitor import exporter
 from govbus.monitor.tls import NAME, TlsCollector
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.kafka import local_tls_dir
+from tests.prometheus_text import samples
 
 
 def expiries(settings: Settings) -> dict[str, float]:
     registry = CollectorRegistry()
     for collector in exporter.state_collectors(settings):
         registry.register(collector)
-    return {
-        s.labels["certificate"]: s.value
-        for family in text_string_to_metric_families(generate_latest(registry).decode())
-        for s in family.samples
-        if s.name == NAME
-    }
+    text = generate_latest(registry).decode()
+    return {s.labels["certificate"]: s.value for s in samples(text) if s.name == NAME}
 
 
 def test_no_files_means_no_series(tmp_path: Path) -> None:
