@@ -52,6 +52,7 @@ from govbus.reconcile.plan import Scope, apply, make_plan, read_actual
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import load_settings
 from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.topology import StreamApp
 
@@ -89,13 +90,7 @@ async def _drive(
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, signal.SIGINT, 60)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,7 @@ from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.identifiers import uscc_check_char
 from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, Holder, InfoItem, Resource, ResourceKey
@@ -150,13 +151,7 @@ def members(admin: AdminClient, app: StreamApp) -> int:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Ctrl-C a worker (it commits and leaves its group); killed after 30 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from govbus.lookup.apikeys import issue_keys, read_key
 from govbus.share.requests import ShareRequests
 from govbus.subscribe.audit import read_audit, verify_chain
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.spec import CatalogSpec
 from producers.validate import record_key
 
@@ -69,13 +70,7 @@ def lookup_serve(settings: Settings, port: int) -> Iterator[str]:
             time.sleep(0.5)
         yield base
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, signal.SIGINT)
     if proc.returncode != 0:
         raise RuntimeError(
             f"`govbus lookup serve` ended with exit {proc.returncode}; see {log_path}"

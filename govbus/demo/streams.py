@@ -20,6 +20,7 @@ from govbus.demo.exchange import CONSUMER, PROVIDER, Printer, sample_records
 from govbus.demo.sharing import conditional_resource
 from govbus.subscribe.consumer import Record, Subscriber
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_processes
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec
@@ -54,14 +55,7 @@ def workers(settings: Settings, names: tuple[str, ...], log_dir: Path) -> Iterat
             )
         yield
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
 
 
 def wait_until(what: str, probe: Callable[[], T | None], log_dir: Path) -> T:

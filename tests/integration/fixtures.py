@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -316,14 +314,3 @@ def eventually(
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not seen within {timeout:.0f} s")
         time.sleep(interval)
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a worker process with ``sig``; killed if it has not ended within 30 s."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -30,6 +30,7 @@ from govbus.catalog.yaml_io import dump_yaml
 from govbus.subscribe.consumer import Record, SubscribeError, Subscriber
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.wire import encode_single_object
 from stream_apps.disputes import app as disputes_app
@@ -39,7 +40,7 @@ from stream_apps.disputes.topics import DisputeTopics
 from stream_apps.registry import AppContext
 from tests.conftest import REPO
 from tests.factories import person_resource
-from tests.integration.fixtures import Exchange, create_audit_topic, eventually, stop_process
+from tests.integration.fixtures import Exchange, create_audit_topic, eventually
 
 pytestmark = pytest.mark.kafka
 

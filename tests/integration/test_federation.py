@@ -40,10 +40,11 @@ from govbus.federation.runner import FlowRunner
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.platforms import platform_settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.spec import CatalogSpec
 from tests.conftest import REPO
-from tests.integration.fixtures import eventually, pg_database, stop_process
+from tests.integration.fixtures import eventually, pg_database
 
 pytestmark = pytest.mark.kafka
 

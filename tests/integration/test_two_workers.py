@@ -33,6 +33,7 @@ from confluent_kafka.admin import AdminClient
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem, Resource
 from govbus.vocabulary.topology import StreamApp
 from govbus.vocabulary.wire import encode_single_object
@@ -48,7 +49,7 @@ from stream_apps.verification import app as verification_app
 from stream_apps.verification.rules import dispute_id
 from tests.conftest import REPO
 from tests.factories import person_resource
-from tests.integration.fixtures import Exchange, stop_process
+from tests.integration.fixtures import Exchange
 
 pytestmark = pytest.mark.kafka
 PARTITIONS = 4

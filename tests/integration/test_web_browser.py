@@ -36,11 +36,11 @@ from govbus.catalog.store import CatalogStore
 from govbus.share.requests import ShareRequests
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.spec import CatalogSpec, InfoItem
 from stream_apps.disputes import app as disputes_app
 from stream_apps.registry import AppContext
 from tests.factories import person_resource
-from tests.integration.fixtures import stop_process
 from tests.integration.test_disputes import PARTITIONS, DisputesExchange, citizen
 from tests.integration.test_disputes import catalog as disputes_catalog
 from tests.webconsole import PASSWORD, ConsoleWorld
