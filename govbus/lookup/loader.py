@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -54,8 +54,13 @@ class Loader:
         naming: Naming,
         group: str,
         advertised: str,
+        on_loaded: Callable[[], None] | None = None,
     ) -> None:
+        """``on_loaded``: called (in the consumer thread) each time every assigned partition
+        has been loaded: at start, and after each rebalance's reload."""
         self.consumer = consumer
+        self.on_loaded = on_loaded
+        self._ready_seen = False
         self.admin = admin
         self.group = group
         self.advertised = advertised
@@ -155,6 +160,7 @@ class Loader:
         consumer.assign(partitions)
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.joined = True
+        self._ready_seen = False  # a reload starts: tell on_loaded again when it is done
         with self._owners_lock:
             self._owners_at = 0.0  # the group changed: ask again
 
@@ -186,6 +192,10 @@ class Loader:
                         log.warning("lookup loader: %s", err.str())
                         continue
                     self._take(msg)
+                if not self._ready_seen and self.ready():
+                    self._ready_seen = True
+                    if self.on_loaded is not None:
+                        self.on_loaded()
         except Exception as exc:  # the service reports it on /health instead of dying silently
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("lookup loader stopped")

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
@@ -478,6 +479,9 @@ def test_health_metrics_and_openapi(world: World) -> None:
     base = world.instances[0].url
     health = httpx.get(f"{base}/health").json()
     assert health["status"] == "ready" and health["instance"] == "i0" and health["records"] > 0
+    # The loaded store was taken out of the collector's generations (runner.settle_collector;
+    # nothing else in this process freezes).
+    assert gc.get_freeze_count() > 0
 
     def audit_acks() -> float:
         return total(httpx.get(f"{base}/metrics").text, "govbus_lookup_audit_seconds_count")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import io
 import json
@@ -21,7 +22,8 @@ from govbus.lookup.errors import LookupRefused
 from govbus.lookup.partitioning import partition_of
 from govbus.lookup.ratelimit import RateLimiter
 from govbus.lookup.rights import View
-from govbus.lookup.store import ResourceState
+from govbus.lookup.runner import settle_collector
+from govbus.lookup.store import PartitionState, ResourceState
 from govbus.vocabulary import wire
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.spec import CatalogSpec, InfoItem
@@ -208,3 +210,18 @@ def test_xlsx_and_parquet_hold_the_same_rows(tmp_path: Path) -> None:
     row = table.to_pylist()[0]
     assert row["name"] == "张三" and row["born"] == dt.date(1990, 1, 1)
     assert row["event_time"] == t and row["catalog_version"] == 3
+
+
+def test_settling_the_collector_takes_the_store_out_of_full_collections() -> None:
+    states = [PartitionState(records={f"k{i}": (b"v", i)}) for i in range(20_000)]
+    assert gc.is_tracked(states[0])
+    try:
+        settle_collector()
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(states)
+        # What a collection walks no longer holds them, and it leaves them frozen.
+        assert not any(o is states[0] for o in gc.get_objects())
+        gc.collect()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
