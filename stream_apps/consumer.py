@@ -1,4 +1,4 @@
-"""The Kafka consumer of every govbus stream app: Faust's aiokafka consumer with four changes.
+"""The Kafka consumer of every govbus stream app: Faust's aiokafka consumer with five changes.
 
 1. **Fetch wait.** A fetch waits at most ``fetch_max_wait`` s at the broker (the app's
    attribute; Faust's driver hard-codes 1.5 s, which an idle worker pays per record).
@@ -29,6 +29,16 @@
    partition is sought back to the offset after the last one read; records that exist come
    again, a real gap comes back the same and is left to Faust. A compacted topic pays one
    extra fetch per gap it reads.
+5. **A seek back to committed offsets also puts the changelogs back where recovery reads.**
+   Faust's ``getmany``, finding the flow stopped (a rebalance began) after its fetch returned,
+   throws the fetched records away and seeks the partitions back to their committed offsets
+   (``perform_seek``). Changelog partitions have none, so they stayed past records fetched and
+   thrown away. Seen (issue 14's CI run, then reproduced): right after a rebalance, recovery
+   sought a table's changelog partitions to 0, the fetch in flight read offsets 0-30 and was
+   thrown away, the partitions stood at 31 = their end, and recovery waited for offsets 0-30
+   for ever ("No event received for active tp ... since recovery start"), the worker taking
+   nothing else. Here each changelog partition recovery reads goes back to recovery's own
+   position for it (the last offset it applied, as its seek does: ``recovery_positions``).
 
 The classes subclass Faust's driver (faust.transport.drivers.aiokafka) and call its code;
 what they override is named in each method.
@@ -36,14 +46,14 @@ what they override is named in each method.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from typing import Any, cast
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-__all__ = ["FETCH_MAX_WAIT", "STALL_SECONDS", "SafeConsumer", "StallWatch"]
+__all__ = ["FETCH_MAX_WAIT", "STALL_SECONDS", "SafeConsumer", "StallWatch", "recovery_positions"]
 
 # How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
 # driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
@@ -88,6 +98,27 @@ class StallWatch:
             del self._since[tp]
 
 
+def recovery_positions(
+    assigned: Iterable[TP],
+    active: tuple[Set[TP], Mapping[TP, int | None]],
+    standby: tuple[Set[TP], Mapping[TP, int | None]],
+) -> dict[TP, int]:
+    """Where recovery reads each of the ``assigned`` changelog partitions it tracks: ``active``
+    and ``standby`` are its partitions with the last offset it applied to each (-1: none;
+    None: not worked out yet, recovery seeks it itself later); the position is that offset (0
+    for none), as Faust's recovery seeks (recovery.py, ``_seek_offsets``): the last applied
+    record comes once more, which a table applies alike."""
+    out: dict[TP, int] = {}
+    for tp in assigned:
+        for tps, offsets in (active, standby):
+            if tp in tps:
+                offset = offsets.get(tp)
+                if offset is not None:
+                    out[tp] = max(int(offset), 0)
+                break
+    return out
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread (it owns the aiokafka consumer)."""
 
@@ -100,8 +131,8 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """(Overrides Faust's.) Every partition to the group's committed offset; an input
-        partition without one to ``auto_offset_reset`` (change 2). Changelog partitions are
-        left alone: recovery seeks them itself, and the group never commits them."""
+        partition without one to ``auto_offset_reset`` (change 2); a changelog partition
+        recovery reads to recovery's position (change 5; the group never commits them)."""
         return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_reset))
 
     async def _seek_to_committed_or_reset(self) -> Mapping[TP, int]:
@@ -115,6 +146,14 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
                 await consumer.seek_to_end(*unset)
             else:
                 await consumer.seek_to_beginning(*unset)
+        recovery = cast(Any, self.app.tables).recovery  # TableManager's, not in its type
+        positions = recovery_positions(
+            [tp for tp in committed if tp.topic in changelogs],
+            (recovery.active_tps, recovery.active_offsets),
+            (recovery.standby_tps, recovery.standby_offsets),
+        )
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
         return committed
 
 

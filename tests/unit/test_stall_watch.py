@@ -1,12 +1,12 @@
 """When a stream app worker seeks an input partition back to its committed offset
 (stream_apps/consumer.py, change 3): records waiting past a committed offset that has not moved
-for the watch's time, once per stall."""
+for the watch's time, once per stall; and where a seek back puts the changelogs (change 5)."""
 
 from __future__ import annotations
 
 from faust.types import TP
 
-from stream_apps.consumer import StallWatch
+from stream_apps.consumer import StallWatch, recovery_positions
 
 P0, P1 = TP("gov.t", 0), TP("gov.t", 1)
 
@@ -39,3 +39,17 @@ def test_a_partition_given_away_starts_afresh_when_it_comes_back() -> None:
     watch.forget({P1})  # a rebalance gave P0 to another worker
     assert not watch.stalled(P0, committed=5, end=9, now=20)  # back: first sight again
     assert watch.stalled(P1, committed=5, end=9, now=20)
+
+
+def test_changelogs_go_back_to_where_recovery_reads_them() -> None:
+    active_tp, standby_tp, input_tp = TP("c", 0), TP("c", 1), TP("in", 0)
+    unplanned, new = TP("c", 2), TP("c", 3)
+    positions = recovery_positions(
+        [active_tp, standby_tp, unplanned, new],
+        ({active_tp, new}, {active_tp: 30, new: None}),
+        ({standby_tp}, {standby_tp: -1}),
+    )
+    # Active: the last applied offset; standby with nothing applied: the start; a partition
+    # recovery has not worked out yet, or does not read, is left to it.
+    assert positions == {active_tp: 30, standby_tp: 0}
+    assert input_tp not in recovery_positions([input_tp], (set(), {}), (set(), {}))
