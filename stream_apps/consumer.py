@@ -37,8 +37,9 @@
    sought a table's changelog partitions to 0, the fetch in flight read offsets 0-30 and was
    thrown away, the partitions stood at 31 = their end, and recovery waited for offsets 0-30
    for ever ("No event received for active tp ... since recovery start"), the worker taking
-   nothing else. Here each changelog partition recovery reads goes back to recovery's own
-   position for it (the last offset it applied, as its seek does: ``recovery_positions``).
+   nothing else. Here a changelog partition recovery reads whose position is past the record
+   after the last one recovery applied goes back to that last one, as recovery's own seek
+   does (``rewind_to``; logged at info).
 
 The classes subclass Faust's driver (faust.transport.drivers.aiokafka) and call its code;
 what they override is named in each method.
@@ -46,6 +47,8 @@ what they override is named in each method.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from typing import Any, cast
 
@@ -53,7 +56,16 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-__all__ = ["FETCH_MAX_WAIT", "STALL_SECONDS", "SafeConsumer", "StallWatch", "recovery_positions"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FETCH_MAX_WAIT",
+    "STALL_SECONDS",
+    "SafeConsumer",
+    "StallWatch",
+    "recovery_applied",
+    "rewind_to",
+]
 
 # How long a fetch request waits at the broker for data (aiokafka's fetch_max_wait_ms). Faust's
 # driver hard-codes 1.5 s (faust/transport/drivers/aiokafka.py), and aiokafka leaves a partition
@@ -98,25 +110,31 @@ class StallWatch:
             del self._since[tp]
 
 
-def recovery_positions(
+def recovery_applied(
     assigned: Iterable[TP],
     active: tuple[Set[TP], Mapping[TP, int | None]],
     standby: tuple[Set[TP], Mapping[TP, int | None]],
 ) -> dict[TP, int]:
-    """Where recovery reads each of the ``assigned`` changelog partitions it tracks: ``active``
-    and ``standby`` are its partitions with the last offset it applied to each (-1: none;
-    None: not worked out yet, recovery seeks it itself later); the position is that offset (0
-    for none), as Faust's recovery seeks (recovery.py, ``_seek_offsets``): the last applied
-    record comes once more, which a table applies alike."""
+    """The last offset recovery applied (-1: none) of each of the ``assigned`` changelog
+    partitions it reads: ``active`` and ``standby`` are its partitions and offsets (None: not
+    worked out yet; recovery seeks such a partition itself later, so it is left out)."""
     out: dict[TP, int] = {}
     for tp in assigned:
         for tps, offsets in (active, standby):
             if tp in tps:
                 offset = offsets.get(tp)
                 if offset is not None:
-                    out[tp] = max(int(offset), 0)
+                    out[tp] = int(offset)
                 break
     return out
+
+
+def rewind_to(last_applied: int, position: int) -> int | None:
+    """Where to seek a changelog partition recovery reads, or None to leave it: a position past
+    the record after the last one recovery applied (-1: none) means records were fetched and
+    not applied; back to that last one (0 for none), as recovery's own seek does (recovery.py,
+    ``_seek_offsets``; the last applied record comes once more, which a table applies alike)."""
+    return max(last_applied, 0) if position > last_applied + 1 else None
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -147,13 +165,23 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             else:
                 await consumer.seek_to_beginning(*unset)
         recovery = cast(Any, self.app.tables).recovery  # TableManager's, not in its type
-        positions = recovery_positions(
+        applied = recovery_applied(
             [tp for tp in committed if tp.topic in changelogs],
             (recovery.active_tps, recovery.active_offsets),
             (recovery.standby_tps, recovery.standby_offsets),
         )
-        for tp, offset in positions.items():
-            consumer.seek(tp, offset)
+        for tp, last in applied.items():
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), 5)
+            except TimeoutError:
+                position = last + 2  # unknown: rewind, which at worst reads a few again
+            offset = rewind_to(last, position)
+            if offset is not None:
+                log.info(
+                    "changelog %s stood at %d, past records recovery did not apply (last "
+                    "applied %d): sought back to %d", tp, position, last, offset,
+                )  # fmt: skip
+                consumer.seek(tp, offset)
         return committed
 
 

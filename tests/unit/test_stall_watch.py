@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from stream_apps.consumer import StallWatch, recovery_positions
+from stream_apps.consumer import StallWatch, recovery_applied, rewind_to
 
 P0, P1 = TP("gov.t", 0), TP("gov.t", 1)
 
@@ -41,15 +41,22 @@ def test_a_partition_given_away_starts_afresh_when_it_comes_back() -> None:
     assert watch.stalled(P1, committed=5, end=9, now=20)
 
 
-def test_changelogs_go_back_to_where_recovery_reads_them() -> None:
+def test_changelogs_go_back_only_past_records_recovery_did_not_apply() -> None:
     active_tp, standby_tp, input_tp = TP("c", 0), TP("c", 1), TP("in", 0)
     unplanned, new = TP("c", 2), TP("c", 3)
-    positions = recovery_positions(
+    applied = recovery_applied(
         [active_tp, standby_tp, unplanned, new],
         ({active_tp, new}, {active_tp: 30, new: None}),
         ({standby_tp}, {standby_tp: -1}),
     )
-    # Active: the last applied offset; standby with nothing applied: the start; a partition
-    # recovery has not worked out yet, or does not read, is left to it.
-    assert positions == {active_tp: 30, standby_tp: 0}
-    assert input_tp not in recovery_positions([input_tp], (set(), {}), (set(), {}))
+    # A partition recovery has not worked out yet, or does not read, is left to it.
+    assert applied == {active_tp: 30, standby_tp: -1}
+    assert recovery_applied([input_tp], (set(), {}), (set(), {})) == {}
+    # Seen: recovery sought to 0 with nothing applied, the records 0-30 fetched and thrown
+    # away: the position 31 goes back to 0.
+    assert rewind_to(-1, 31) == 0
+    assert rewind_to(-1, 1) == 0  # even one record thrown away
+    assert rewind_to(-1, 0) is None  # nothing fetched yet
+    # After a recovery: applied up to 30, the position at 31 (the end): left alone.
+    assert rewind_to(30, 31) is None
+    assert rewind_to(30, 40) == 30  # 31-39 fetched, not applied: from 30 again, as recovery
