@@ -22,7 +22,7 @@ from govbus.supervise.metrics import (
 from govbus.supervise.rules import Finding
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
-from tests.unit.test_metrics_exporter import values
+from tests.prometheus_text import by_series
 from tests.unit.test_supervise_rules import _year
 
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=CHINA_TZ)
@@ -47,7 +47,7 @@ def test_open_violations_overdue_notices_and_outbox_backlog_are_served(tmp_path:
         registry = CollectorRegistry()
         later = NOW + dt.timedelta(days=10)
         registry.register(SupervisionCollector(store, clock=lambda: later))
-        got = values(generate_latest(registry).decode())
+        got = by_series(generate_latest(registry).decode())
     finally:
         store.dispose()
     open_ = (("article", "26(2)"), ("department", "cz-mzj"), ("kind", "late-provision"))
@@ -92,10 +92,10 @@ def test_healthz_answers_ok_or_503_with_the_problem() -> None:
 def test_the_last_evaluation_is_served_per_department_and_indicator(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     registry.register(EvaluationCollector(tmp_path))
-    assert values(generate_latest(registry).decode()) == {}  # nothing evaluated yet
+    assert by_series(generate_latest(registry).decode()) == {}  # nothing evaluated yet
     ranked = evaluate([_year("a"), _year("b", late_resources=2)])
     write_evaluation_summary(tmp_path, 2026, ranked)
-    got = values(generate_latest(registry).decode())
+    got = by_series(generate_latest(registry).decode())
     assert got[("govbus_evaluation_score", (("department", "a"), ("year", "2026")))] == 100
     key = ("department", "b"), ("indicator", "on_time_provision"), ("year", "2026")
     assert got[("govbus_evaluation_indicator", key)] == 0.5
