@@ -35,6 +35,7 @@ from govbus.catalog.yaml_io import dump_yaml
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
 from govbus.vocabulary.config import Settings
+from govbus.vocabulary.processes import stop_process
 from govbus.vocabulary.quarantine import QuarantineEntry
 from govbus.vocabulary.spec import CatalogSpec, Holder, InfoItem
 from govbus.vocabulary.topology import StreamApp
@@ -52,7 +53,6 @@ from tests.integration.fixtures import (
     Namespace,
     poll_messages,
     produce_one,
-    stop_process,
 )
 from tests.prometheus_text import total
 
