@@ -60,11 +60,16 @@ CHAIN_HEADER = "govbus-chain"
 # partition backwards in small windows, assigning each, and librdkafka prefetches an assigned
 # partition far past the window (up to 100,000 messages; here fetches of up to 10 MB where the
 # caller's consumer reads a whole topic), all of which is fetched and discarded per window.
+# With so short a queue librdkafka pauses fetching for ``fetch.queue.backoff.ms`` (1 s) each
+# time it fills, and a fetch at the partition's end waits ``fetch.wait.max.ms`` (0.5 s) at the
+# broker: scanning past 100,000 events of other chains took 46.6 s; without both waits 1.5 s.
 HEAD_READER_CONFIG: dict[str, Any] = {
     "enable.partition.eof": True,
     "queued.min.messages": 1000,
     "max.partition.fetch.bytes": 256 * 2**10,
     "fetch.max.bytes": 2**20,
+    "fetch.queue.backoff.ms": 0,
+    "fetch.wait.max.ms": 10,
 }
 _READ_TIMEOUT = 10.0
 
