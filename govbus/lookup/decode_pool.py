@@ -47,6 +47,7 @@ from govbus.vocabulary.wire import (
     SchemaCatalog,
     decode_single_object,
     fingerprint,
+    written_with,
 )
 
 __all__ = ["CHUNK", "PARALLEL_FROM", "cell", "csv_texts", "decoded_rows", "default_workers"]
@@ -91,7 +92,7 @@ class _Decoder:
         items, schemas, reader = self.items, self.schemas, self.reader
         own, read_row = self.own, self.read_row
         for key, value in chunk:
-            if value[len(MAGIC) : HEADER_SIZE] == own and value[: len(MAGIC)] == MAGIC:
+            if written_with(value, own):
                 row = read_row(value, HEADER_SIZE)
                 if row is not None:
                     row.insert(0, key)

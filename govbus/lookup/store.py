@@ -20,10 +20,10 @@ from govbus.vocabulary.avro_rows import row_reader
 from govbus.vocabulary.spec import Resource
 from govbus.vocabulary.wire import (
     HEADER_SIZE,
-    MAGIC,
     SchemaCatalog,
     decode_single_object,
     fingerprint,
+    written_with,
 )
 
 
@@ -93,7 +93,7 @@ class ResourceState:
         if held is None:
             return None
         value, offset = held
-        if value[len(MAGIC) : HEADER_SIZE] == self._own and value[: len(MAGIC)] == MAGIC:
+        if written_with(value, self._own):
             row = self._read(value, HEADER_SIZE)
             if row is None:  # a DELETE envelope
                 return None

@@ -49,6 +49,7 @@ __all__ = [
     "headers",
     "read_single_object",
     "split_single_object",
+    "written_with",
 ]
 
 MAGIC = b"\xc3\x01"
@@ -149,6 +150,11 @@ class SchemaCatalog:
 
     def __contains__(self, fp: object) -> bool:
         return fp in self.by_fingerprint
+
+
+def written_with(data: bytes, fp: bytes | None) -> bool:
+    """Whether ``data`` is single-object encoded with the schema of fingerprint ``fp``."""
+    return data[len(MAGIC) : HEADER_SIZE] == fp and data[: len(MAGIC)] == MAGIC
 
 
 def split_single_object(data: bytes) -> tuple[bytes, bytes]:
