@@ -150,7 +150,8 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         """(Overrides Faust's.) Every partition to the group's committed offset; an input
         partition without one to ``auto_offset_reset`` (change 2); a changelog partition
-        recovery reads to recovery's position (change 5; the group never commits them)."""
+        recovery reads back to recovery's position when it stands past records recovery did
+        not apply (change 5; the group never commits changelogs)."""
         return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_reset))
 
     async def _seek_to_committed_or_reset(self) -> Mapping[TP, int]:

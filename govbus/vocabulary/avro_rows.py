@@ -13,7 +13,7 @@ It reads records written with the reader's own schema (the fingerprints are equa
 an older schema needs Avro schema resolution and is left to fastavro
 (``decode_pool._Decoder``). The values are fastavro's, converted as ``wire`` does: timestamps
 as aware datetimes in China time, dates, ``Decimal`` money at the catalog's scale, bytes
-(tests/unit/test_avro_rows.py holds the rows equal to fastavro's for every data type).
+(tests/unit/test_avro_body.py holds the rows equal to fastavro's for every data type).
 """
 
 from __future__ import annotations
