@@ -34,18 +34,21 @@ from govbus.broker import admin as kafka_admin
 from govbus.cli.subscribe import _audit_verify
 from govbus.lookup import request as req
 from govbus.lookup.apikeys import issue_keys, read_key
+from govbus.lookup.audit import AuditUnavailable, QueryAuditor
 from govbus.lookup.download import DownloadError, download, manifest_path
 from govbus.lookup.partitioning import partition_of
 from govbus.lookup.ratelimit import RateLimiter
+from govbus.lookup.rights import View
 from govbus.lookup.runner import instance
 from govbus.lookup.service import Limits, LookupService
 from govbus.reconcile.desired import add_lookup_service
 from govbus.share.requests import ShareGrant
-from govbus.subscribe.audit import read_audit, verify_chain
+from govbus.subscribe.audit import AuditEvent, read_audit, verify_chain
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import LOOKUP
+from govbus.vocabulary.secrets import read_secret
 from govbus.vocabulary.spec import CatalogSpec, InfoItem
 from producers.publisher import Publisher
 from stream_apps.projection.masking import mask_value
@@ -367,6 +370,56 @@ def test_every_query_is_in_the_audit_chain_with_the_key_hashed(
     _audit_verify(argparse.Namespace(department=hr, queries=True), world.settings)
     out = capsys.readouterr().out
     assert f"OK {hr}:" in out and "case CASE-AUDIT-1 end user 李娜" in out
+
+
+def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_the_query(
+    world: World,
+) -> None:
+    """The auditor serves its acknowledgements on the event loop while events are in flight:
+    after an idle pause a new event is acknowledged again, and one the broker refuses (a topic
+    the service may not write) raises instead of answering."""
+    lookup_user = world.ex.naming.app_user(LOOKUP)
+    password = read_secret(world.settings.state_dir, lookup_user, "apps")
+    assert password is not None
+
+    def auditor(topic: str) -> QueryAuditor:
+        return QueryAuditor(
+            kafka_clients.producer(world.settings, lookup_user, password),
+            kafka_clients.consumer(world.settings, lookup_user, password, lookup_user),
+            topic, "probe", "secret",
+        )  # fmt: skip
+
+    context = req.QueryContext("administrative-basis", "CASE-ACK-1", "李娜")
+    view = View("full", ("citizen_id",))
+    prov = world.ex.id("prov")
+
+    async def two_with_a_pause(a: QueryAuditor) -> tuple[AuditEvent, AuditEvent]:
+        first = await a.record(
+            prov, world.resource, context, ["k1"], [], view, dt.datetime.now(CHINA_TZ)
+        )
+        await asyncio.sleep(0.3)  # nothing in flight: the acknowledgement pump stops
+        second = await a.record(
+            prov, world.resource, context, ["k2"], [], view, dt.datetime.now(CHINA_TZ)
+        )
+        return first, second
+
+    written = auditor(world.ex.naming.audit_topic)
+    try:
+        first, second = asyncio.run(asyncio.wait_for(two_with_a_pause(written), 30))
+    finally:
+        written.close()
+    assert second.prev_hash == first.hash
+    stored = {e.hash for _, e in read_audit(world.settings, prov, world.ex.naming)}
+    assert {first.hash, second.hash} <= stored
+
+    refused = auditor(world.ex.naming.resource_topic(world.resource))  # read-only for it
+    try:
+        with pytest.raises(AuditUnavailable, match=r"not written to .*the query is not answered"):
+            asyncio.run(asyncio.wait_for(refused.record(
+                prov, world.resource, context, ["k3"], [], view, dt.datetime.now(CHINA_TZ)
+            ), 60))  # fmt: skip
+    finally:
+        refused.close()
 
 
 def test_download_is_a_snapshot_with_manifest_and_audit(world: World, tmp_path: Path) -> None:
