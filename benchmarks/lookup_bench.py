@@ -17,8 +17,9 @@ Against the configured cluster (e.g. GOVBUS_STATE_DIR/GOVBUS_BROKER_PORT of a lo
    drives it from this process with an aiohttp client on uvloop on 127.0.0.1: the HTTP floor
    (``GET /health``: the server's and the client's HTTP cost alone), the maximum
    single-lookup rate (closed loop, ``--concurrency`` requests in flight, ``--requests`` in
-   all), then an open loop at half that rate for ``--seconds``: p50/p99 latency at 50% load,
-   measured again with vegeta (the Go load generator an operator would use; on the PATH, or
+   all), then an open loop at half that rate for ``--seconds``: p50/p99 latency at 50% load
+   (and the same client on ``GET /health`` at that rate: its own tail), measured again with
+   vegeta (the Go load generator an operator would use; on the PATH, or
    built once with ``go install``); then 100-key batches. Every lookup is audited (one event
    per query, acknowledged before the answer);
 4. downloads the resource as its provider to CSV in a process of its own, as `govbus download`
@@ -265,6 +266,27 @@ async def closed_loop(
     return requests / (time.perf_counter() - started), lat
 
 
+async def open_loop(
+    s: aiohttp.ClientSession,
+    url: Callable[[], str],
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+) -> tuple[float, list[float]]:
+    """GETs of ``url()`` sent at ``rate`` for ``seconds`` whatever the answers' pace (each
+    latency counted from its request's start): (requests/s sent, latencies in s)."""
+    count = int(rate * seconds)
+    tasks = []
+    t0 = time.perf_counter()
+    for i in range(count):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_one(s, url(), headers)))
+    sent = count / (time.perf_counter() - t0)
+    return sent, list(await asyncio.gather(*tasks))
+
+
 # The service's own latency histograms read at half load: from the handler's start to the
 # answer, and of that the wait for the audit event's acknowledgement.
 HISTOGRAMS = {
@@ -340,19 +362,14 @@ async def http_phase(
         # 2. half load: open loop at 50% of the maximum for `seconds`
         before = await server_buckets(s, base)
         rate = out["max_rate"] / 2
-        count = int(rate * args.seconds)
-        lat = []
-        tasks = []
-        t0 = time.perf_counter()
-        for i in range(count):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(s, url(), headers)))
-        lat = list(await asyncio.gather(*tasks))
-        out["half_rate"] = count / (time.perf_counter() - t0)
+        out["half_rate"], lat = await open_loop(s, url, headers, rate, args.seconds)
         out["half_p50_ms"], out["half_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
         server_quantiles(before, await server_buckets(s, base), out, "half")
+        # the same client at that rate on GET /health: its own tail and the machine's
+        _, lat = await open_loop(s, lambda: f"{base}/health", {}, rate, args.seconds)
+        out["half_floor_p50_ms"], out["half_floor_p99_ms"] = (
+            pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+        )  # fmt: skip
         # 3. batches of 100 keys
         batches = max(20, args.requests // 100)
         remaining = batches
@@ -545,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {h['half_p99_ms']:.1f} ms; in the service (its histogram: from the handler's "
             f"start to the answer) p50 <= {h['half_server_p50_ms']:g} ms, p99 <= "
             f"{h['half_server_p99_ms']:g} ms, of which the audit event's acknowledgement p50 <= "
-            f"{h['half_audit_p50_ms']:g} ms, p99 <= {h['half_audit_p99_ms']:g} ms",
+            f"{h['half_audit_p50_ms']:g} ms, p99 <= {h['half_audit_p99_ms']:g} ms; the same "
+            f"client at that rate on GET /health: p50 {h['half_floor_p50_ms']:.1f} ms, p99 "
+            f"{h['half_floor_p99_ms']:.1f} ms",
             flush=True,
         )
         vegeta = vegeta_binary(settings.cache_dir)
