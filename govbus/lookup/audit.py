@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,8 +34,6 @@ from govbus.subscribe.audit import CHAIN_HEADER, GENESIS, AuditEvent, GrantRef, 
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable
-
-PUMP_EVERY = 0.001  # seconds between polls for acknowledgements while events are in flight
 
 
 class AuditUnavailable(ServiceUnavailable):
@@ -59,25 +58,18 @@ class QueryAuditor:
         self.secret = secret.encode("utf-8")
         self._heads: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._in_flight = 0  # events produced and not yet acknowledged
-        self._pump: asyncio.Task[None] | None = None
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="lookup-audit", daemon=True)
+        self._poller.start()
 
-    async def _pump_acknowledgements(self) -> None:
-        """Serve the producer's delivery reports on the event loop while events are in flight.
-
-        Why not a thread blocked in ``poll``: confluent-kafka takes the GIL for each delivery
-        report, and a thread waiting for the GIL gets it only when the event loop's thread lets
-        go (up to the 5 ms switch interval when it is busy): a batch of reports took tens of
-        ms to come through at 1,000 lookups/s, the lookups' p99 (docs/lookup.md)."""
-        try:
-            while self._in_flight:
-                self.producer.poll(0)
-                await asyncio.sleep(PUMP_EVERY)
-        finally:
-            self._pump = None  # the next event starts another
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
 
     def close(self) -> None:
-        self.producer.flush(30)  # events of queries cut short by the stop (none was answered)
+        self._stop.set()
+        self._poller.join()
+        self.producer.flush(30)
         self.consumer.close()
 
     async def _head(self, department: str) -> str:
@@ -141,10 +133,12 @@ class QueryAuditor:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[KafkaError | None] = loop.create_future()
 
-        def delivered(err: KafkaError | None, _msg: object) -> None:
-            self._in_flight -= 1  # called by poll, on the event loop (_pump_acknowledgements)
-            if not done.done() and not loop.is_closed():  # closed: flushed by close()
+        def settle(err: KafkaError | None) -> None:
+            if not done.done():
                 done.set_result(err)
+
+        def delivered(err: KafkaError | None, _msg: object) -> None:
+            loop.call_soon_threadsafe(settle, err)
 
         produced = time.monotonic()
         self.producer.produce(
@@ -154,9 +148,6 @@ class QueryAuditor:
             headers=[(CHAIN_HEADER, self.chain.encode())],
             on_delivery=delivered,
         )
-        self._in_flight += 1
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.create_task(self._pump_acknowledgements())
         err = await done
         metrics.LOOKUP_AUDIT_LATENCY.observe(time.monotonic() - produced)
         if err is not None:

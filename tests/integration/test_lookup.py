@@ -375,9 +375,9 @@ def test_every_query_is_in_the_audit_chain_with_the_key_hashed(
 def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_the_query(
     world: World,
 ) -> None:
-    """The auditor serves its acknowledgements on the event loop while events are in flight:
-    after an idle pause a new event is acknowledged again, and one the broker refuses (a topic
-    the service may not write) raises instead of answering."""
+    """Each event returns once acknowledged, linked to the one before (also after an idle
+    pause), and one the broker refuses (a topic the service may not write) raises instead of
+    answering."""
     lookup_user = world.ex.naming.app_user(LOOKUP)
     password = read_secret(world.settings.state_dir, lookup_user, "apps")
     assert password is not None
@@ -397,7 +397,7 @@ def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_th
         first = await a.record(
             prov, world.resource, context, ["k1"], [], view, dt.datetime.now(CHINA_TZ)
         )
-        await asyncio.sleep(0.3)  # nothing in flight: the acknowledgement pump stops
+        await asyncio.sleep(0.3)  # nothing in flight for a while
         second = await a.record(
             prov, world.resource, context, ["k2"], [], view, dt.datetime.now(CHINA_TZ)
         )
