@@ -314,6 +314,8 @@ def run(
         name="bench-sink", daemon=True,
     )  # fmt: skip
     sink_process.start()
+    assert sink_process.pid is not None
+    sink_pid = sink_process.pid
     if not ready.wait(120):
         raise TimeoutError("the sink process did not start")
     timing: dict[str, list[float]] = {"sdk": [], "source": [], "sink": [], "pipeline": []}
@@ -333,13 +335,13 @@ def run(
             # stopped (SIGSTOP), then the sink catching up with what the source published.
             with business.begin() as conn:
                 conn.execute(table.insert(), batch)
-            os.kill(sink_process.pid, signal.SIGSTOP)
+            os.kill(sink_pid, signal.SIGSTOP)
             try:
                 start = time.perf_counter()
                 published = source.run(once=True).published
                 timing["source"].append(time.perf_counter() - start)
             finally:
-                os.kill(sink_process.pid, signal.SIGCONT)
+                os.kill(sink_pid, signal.SIGCONT)
             start = time.perf_counter()
             wait_for(lambda r=r: written.value >= 1 + (2 * r + 1) * n, "the rows in the sink")
             timing["sink"].append(time.perf_counter() - start)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     source = app.topic(args.topic, key_serializer="raw", value_serializer="raw")
     # Raw bytes in and out of the changelog, as the lookup service keeps them.
-    raw = faust.Schema(
+    raw: Any = faust.Schema(
         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
     table = app.Table("records", partitions=args.partitions, schema=raw)

@@ -138,7 +138,7 @@ def _bridge(src: Settings, dst: Settings, n: int) -> float:
                         f"bridge.{TOPIC}",
                         key=msg.key(),
                         value=msg.value(),
-                        partition=msg.partition(),
+                        partition=msg.partition() or 0,
                         headers=msg.headers(),
                     )
                     break

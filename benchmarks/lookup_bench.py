@@ -205,7 +205,8 @@ def raw_baseline(
             if msg.error():
                 ends += 1
                 continue
-            state.put(int(msg.partition()), msg.key().decode(), msg.value(), int(msg.offset()))
+            key = (msg.key() or b"").decode()
+            state.put(int(msg.partition() or 0), key, msg.value(), int(msg.offset() or 0))
             got += 1
     load_rate = got / (time.perf_counter() - started)
     consumer.close()

@@ -289,17 +289,17 @@ def raw_consume(bench: Bench, topic: str, n: int) -> float:
         for msg in batch:
             if msg.error():
                 raise KafkaException(msg.error())
-        return batch
+        return list(batch)
 
     return consume(bench.consumer(**{"fetch.max.bytes": 52428800}), topic, n, poll)
 
 
 def peer_consume(bench: Bench, registry: SchemaRegistryClient, n: int) -> float:
-    conf = kafka_clients.client_config(
-        bench.settings, bench.user, bench.password,
-        **{"group.id": f"{bench.user}.{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
-           "auto.offset.reset": "earliest", "fetch.max.bytes": 52428800},
-    )  # fmt: skip
+    extra: dict[str, Any] = {
+        "group.id": f"{bench.user}.{uuid.uuid4().hex[:6]}", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "fetch.max.bytes": 52428800,
+    }  # fmt: skip
+    conf = kafka_clients.client_config(bench.settings, bench.user, bench.password, **extra)
     conf.pop("logger")
     conf["key.deserializer"] = StringDeserializer("utf_8")
     conf["value.deserializer"] = AvroDeserializer(registry)
@@ -577,11 +577,12 @@ def main(argv: list[str] | None = None) -> int:
         for w in workers:
             timing[f"sdk{w}"] = []
         for _ in range(args.rounds):  # alternating, so drifts of the machine hit every path
-            for path, run in (
+            paths: list[tuple[str, Callable[[], float]]] = [
                 ("raw", lambda: raw_produce(producer, bench.raw_topic, encoded)),
                 ("peer", lambda: peer_produce(peer, bench.peer_topic, records, res)),
                 ("sdk", lambda: sdk_produce(bench, records)),
-            ):
+            ]
+            for path, run in paths:
                 before = time.thread_time()
                 timing[path].append(run())
                 cpu[path].append(time.thread_time() - before)

@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -130,7 +131,7 @@ def raw_consume_rate(settings: Settings, topic: str, partitions: int, total: int
     while got < total:
         for msg in consumer.consume(1000, 1.0):
             if not msg.error():
-                json.loads(msg.value())  # decode, as the app must
+                json.loads(cast(bytes, msg.value()))  # decode, as the app must
                 got += 1
     rate = got / (time.perf_counter() - started)
     consumer.close()
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 if msg.error():
                     continue
                 now = time.perf_counter()
-                action = json.loads(msg.value())
+                action = json.loads(cast(bytes, msg.value()))
                 if action["action"] == "detect":
                     if steady is not None and now >= steady:
                         first = first or now
@@ -290,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                 found = False
                 while not found and time.monotonic() < deadline:
                     # poll, not consume(n, timeout): that waits for n records or the timeout.
-                    msg = reader.poll(0.05)
-                    if msg is not None and not msg.error():
-                        a = json.loads(msg.value())
+                    polled = reader.poll(0.05)
+                    if polled is not None and not polled.error():
+                        a = json.loads(cast(bytes, polled.value()))
                         if a["action"] == "detect" and a["key"] == key:
                             latencies.append(time.perf_counter() - sent)
                             found = True
@@ -343,9 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aim >= 5,000 observations/s: {'met' if through >= 5000 else 'NOT met'}")
         return 0
     finally:
-        for proc in (*workers, worker, baseline):
-            if proc is not None:
-                stop(proc)
+        procs: list[subprocess.Popen[bytes] | None] = [*workers, worker, baseline]
+        for left_running in procs:
+            if left_running is not None:
+                stop(left_running)
         left = read_actual(admin, scope=scope)
         kafka_admin.delete_acls(admin, left.acls)
         for user in left.users:

@@ -22,7 +22,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== import-linter (the layers of docs/architecture.md)"
 .venv/bin/lint-imports
-echo "== mypy (strict, core package)"
+echo "== mypy (strict: govbus, connectors, producers, stream_apps, benchmarks)"
 .venv/bin/mypy
 echo "== promtool (the alert rules and their unit tests, monitoring/alerts)"
 promtool check rules monitoring/alerts/govbus-rules.yml

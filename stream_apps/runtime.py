@@ -165,11 +165,12 @@ def make_app(
     built.fetch_max_wait = float(fetch_max_wait)
     reads, shown, watch = frozenset(app.reads), set[TP](), StallWatch()
 
-    @built.timer(float(lag_interval), name=f"{app.app_id}.consumer-lag")
     async def consumer_lag() -> None:
         try:
             await record_lag(built, app.app_id, reads, shown, watch)
         except Exception as exc:  # not started, rebalancing, a broker away: the next tick retries
             LOG.debug("consumer lag of %s not set: %r", app.app_id, exc)
 
+    # Registered by a call, not as a decorator: Faust's decorators are untyped.
+    built.timer(float(lag_interval), name=f"{app.app_id}.consumer-lag")(consumer_lag)
     return built
