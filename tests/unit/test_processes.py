@@ -13,7 +13,12 @@ IGNORES_TERM = (
     "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     "print('ready', flush=True); time.sleep(60)"
 )
-WAITS = "import sys, time; print('ready', flush=True); time.sleep(60)"
+# Sets SIGINT's default action itself: a child of a shell's background job (`bash .ci/run &`)
+# inherits SIGINT ignored, and would then wait out the grace period and be killed.
+WAITS = (
+    "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "print('ready', flush=True); time.sleep(60)"
+)
 
 
 def _started(code: str) -> subprocess.Popen[bytes]:
