@@ -236,8 +236,11 @@ def raw_baseline(
     }
 
 
-async def _one(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
-    t = time.perf_counter()
+async def _one(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], since: float | None = None
+) -> float:
+    """One GET's latency in s, from ``since`` (an open loop's scheduled send time) or now."""
+    t = time.perf_counter() if since is None else since
     async with session.get(url, headers=headers) as resp:
         await resp.read()
         if resp.status != 200:
@@ -274,16 +277,18 @@ async def open_loop(
     rate: float,
     seconds: float,
 ) -> tuple[float, list[float]]:
-    """GETs of ``url()`` sent at ``rate`` for ``seconds`` whatever the answers' pace (each
-    latency counted from its request's start): (requests/s sent, latencies in s)."""
+    """GETs of ``url()`` sent at ``rate`` for ``seconds`` whatever the answers' pace, each
+    latency counted from the request's scheduled send time (a lag of this client's own loop
+    counts too): (requests/s sent, latencies in s)."""
     count = int(rate * seconds)
     tasks = []
     t0 = time.perf_counter()
     for i in range(count):
-        delay = t0 + i / rate - time.perf_counter()
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_one(s, url(), headers)))
+        tasks.append(asyncio.create_task(_one(s, url(), headers, due)))
     sent = count / (time.perf_counter() - t0)
     return sent, list(await asyncio.gather(*tasks))
 
