@@ -182,6 +182,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    """The median and 99th percentile of latencies in s, in ms."""
+    return pct(latencies, 0.5) * 1e3, pct(latencies, 0.99) * 1e3
+
+
 def raw_baseline(
     settings: Settings, topic: str, spec: CatalogSpec, n: int, reads: int
 ) -> dict[str, float]:
@@ -226,13 +231,14 @@ def raw_baseline(
     rate = reads / (time.perf_counter() - started)
     del state
     gc.collect()
+    p50, p99 = p50_p99_ms(lat)
     return {
         "load_rate": load_rate,
         "mib": grown,
         "records": got,
         "rate": rate,
-        "p50_ms": pct(lat, 0.5) * 1e3,
-        "p99_ms": pct(lat, 0.99) * 1e3,
+        "p50_ms": p50,
+        "p99_ms": p99,
     }
 
 
@@ -364,18 +370,16 @@ async def http_phase(
         )
         # 1. maximum: closed loop, `concurrency` in flight, `requests` in all
         out["max_rate"], lat = await closed_loop(s, url, headers, args.requests, args.concurrency)
-        out["max_p50_ms"], out["max_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+        out["max_p50_ms"], out["max_p99_ms"] = p50_p99_ms(lat)
         # 2. half load: open loop at 50% of the maximum for `seconds`
         before = await server_buckets(s, base)
         rate = out["max_rate"] / 2
         out["half_rate"], lat = await open_loop(s, url, headers, rate, args.seconds)
-        out["half_p50_ms"], out["half_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+        out["half_p50_ms"], out["half_p99_ms"] = p50_p99_ms(lat)
         server_quantiles(before, await server_buckets(s, base), out, "half")
         # the same client at that rate on GET /health: its own tail and the machine's
         _, lat = await open_loop(s, lambda: f"{base}/health", {}, rate, args.seconds)
-        out["half_floor_p50_ms"], out["half_floor_p99_ms"] = (
-            pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
-        )  # fmt: skip
+        out["half_floor_p50_ms"], out["half_floor_p99_ms"] = p50_p99_ms(lat)
         # 3. batches of 100 keys
         batches = max(20, args.requests // 100)
         remaining = batches
