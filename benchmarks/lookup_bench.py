@@ -654,6 +654,11 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         print(
+            "download phases: "
+            + ", ".join(f"{name} {s:.1f} s" for name, s in got["phases"].items()),
+            flush=True,
+        )
+        print(
             "peak RSS of this process: "
             f"{rlimit.getrusage(rlimit.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
         )
