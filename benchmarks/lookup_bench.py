@@ -61,7 +61,6 @@ from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.lookup.apikeys import issue_keys, read_key
 from govbus.lookup.download import latest_values, stated_offsets
-from govbus.lookup.partitioning import partition_of
 from govbus.lookup.rights import View
 from govbus.lookup.store import ResourceState
 from govbus.reconcile.desired import desired_state
@@ -72,6 +71,7 @@ from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.config import Settings, load_settings
 from govbus.vocabulary.identifiers import uscc_check_char
 from govbus.vocabulary.naming import Naming
+from govbus.vocabulary.partitioning import partition_of
 from govbus.vocabulary.secrets import PasswordStore
 from govbus.vocabulary.session import DepartmentSession
 from govbus.vocabulary.spec import CatalogSpec, Department, InfoItem, Resource, ResourceKey

@@ -6,7 +6,6 @@ the department's rights and every query is written to the usage audit chain (art
 - ``apikeys``: per-department API keys, issued by ``govbus apply``, kept hashed for the service;
 - ``request``: the request parser (headers, keys, batches), pure;
 - ``rights``: which items a department sees (all, granted, or the masked public view), pure;
-- ``partitioning``: which partition a key is in (murmur2, as the producers place it);
 - ``store``: the in-memory current state, per partition, with the under-verification flags;
 - ``loader``: a consumer in the service's group filling the store from the compacted topics;
 - ``audit``: one hash-chained usage audit event per query (the key HMAC-hashed);

@@ -11,7 +11,8 @@ Each instance writes its own chain per department (``chain = "lookup:<instance>"
 instances answering one department at once would otherwise fork one chain. An answer leaves
 only after its audit event is acknowledged by the broker (acks=all): no query goes unrecorded.
 The chain head is read back from the topic the first time a department asks (last_event), so a
-restarted instance continues its chains.
+restarted instance continues its chains; the events' partition and headers (``placement``) are
+taken then too, so that read looks in one partition.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from govbus.lookup.request import QueryContext
 from govbus.lookup.rights import View
 from govbus.lookup.store import Found
-from govbus.subscribe.audit import CHAIN_HEADER, GENESIS, AuditEvent, GrantRef, last_event
+from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event, placement
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable
@@ -57,7 +58,11 @@ class QueryAuditor:
         self.instance = instance
         self.secret = secret.encode("utf-8")
         self._heads: dict[str, str] = {}
+        self._placed: dict[str, dict[str, Any]] = {}  # department -> partition and headers
         self._locks: dict[str, asyncio.Lock] = {}
+        # Heads are read in the event loop's thread pool, two departments' at once at times;
+        # the one consumer assigns a partition per read, so one read at a time.
+        self._reading = threading.Lock()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="lookup-audit", daemon=True)
         self._poller.start()
@@ -72,20 +77,26 @@ class QueryAuditor:
         self.producer.flush(30)
         self.consumer.close()
 
-    async def _head(self, department: str) -> str:
+    async def _head(self, department: str) -> tuple[str, dict[str, Any]]:
+        """The department's chain head and where its next event goes (``placement``)."""
         head = self._heads.get(department)
         if head is not None:
-            return head
+            return head, self._placed[department]
         lock = self._locks.setdefault(department, asyncio.Lock())
         async with lock:
             if department not in self._heads:
                 loop = asyncio.get_running_loop()
-                event = await loop.run_in_executor(None, self._last_event, department)
+                event, placed = await loop.run_in_executor(None, self._read_head, department)
                 self._heads[department] = event.hash if event is not None else GENESIS
-        return self._heads[department]
+                self._placed[department] = placed
+        return self._heads[department], self._placed[department]
 
-    def _last_event(self, department: str) -> AuditEvent | None:
-        return last_event(self.consumer, department, self.topic, chain=self.chain)
+    def _read_head(self, department: str) -> tuple[AuditEvent | None, dict[str, Any]]:
+        with self._reading:
+            return (
+                last_event(self.consumer, department, self.topic, chain=self.chain),
+                placement(self.consumer, department, self.topic, self.chain),
+            )
 
     async def record(
         self,
@@ -100,7 +111,7 @@ class QueryAuditor:
     ) -> AuditEvent:
         """Append the query's event to the department's chain of this instance; returns once
         the broker acknowledged it (AuditUnavailable if it did not)."""
-        prev = await self._head(department)
+        prev, placed = await self._head(department)
         ranges: dict[int, tuple[int, int]] = {}
         for f in found:
             first, last = ranges.get(f.partition, (f.offset, f.offset))
@@ -145,13 +156,15 @@ class QueryAuditor:
             self.topic,
             key=department.encode(),
             value=event.to_json(),
-            headers=[(CHAIN_HEADER, self.chain.encode())],
             on_delivery=delivered,
+            **placed,
         )
         err = await done
         metrics.LOOKUP_AUDIT_LATENCY.observe(time.monotonic() - produced)
         if err is not None:
-            self._heads.pop(department, None)  # re-read the real head before the next event
+            # Re-read the real head (and the partition count) before the next event.
+            self._heads.pop(department, None)
+            self._placed.pop(department, None)
             raise AuditUnavailable(
                 f"the usage audit event of this query was not written to {self.topic} "
                 f"({err.str()}); the query is not answered (article 18)"

@@ -40,7 +40,15 @@ from govbus.lookup.decode_pool import cell, csv_texts, decoded_rows, default_wor
 from govbus.lookup.request import PURPOSES
 from govbus.lookup.rights import View, view_for
 from govbus.share.requests import ShareGrant
-from govbus.subscribe.audit import GENESIS, HEAD_READER_CONFIG, AuditEvent, GrantRef, last_event
+from govbus.subscribe.audit import (
+    GENESIS,
+    HEAD_READER_CONFIG,
+    AuditError,
+    AuditEvent,
+    GrantRef,
+    last_event,
+    placement,
+)
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.errors import ServiceUnavailable, UserError
@@ -463,12 +471,18 @@ def _audit(
         },
     ).sealed()
     producer = session.producer()
-    reason = kafka_clients.produce_and_wait(
-        producer, session.naming.audit_topic, manifest.department.encode(), event.to_json()
-    )
+    topic = session.naming.audit_topic
+    try:
+        placed = placement(producer, manifest.department, topic)
+    except AuditError as exc:
+        reason: str | None = str(exc)
+    else:
+        reason = kafka_clients.produce_and_wait(
+            producer, topic, manifest.department.encode(), event.to_json(), **placed
+        )
     if reason is not None:
         raise ServiceUnavailable(
-            f"the download's usage audit event was not written to {session.naming.audit_topic} "
+            f"the download's usage audit event was not written to {topic} "
             f"({reason}); the file {manifest.file} must not be used (article 18)"
         )
     return event

@@ -39,13 +39,13 @@ from govbus.lookup.apikeys import KeyRegistry
 from govbus.lookup.audit import AuditUnavailable, QueryAuditor
 from govbus.lookup.errors import LookupRefused
 from govbus.lookup.openapi import openapi
-from govbus.lookup.partitioning import partition_of
 from govbus.lookup.ratelimit import RateLimiter
 from govbus.lookup.rights import View, view_for
 from govbus.lookup.store import Found, ResourceState
 from govbus.share.requests import ShareGrant
 from govbus.vocabulary import metrics
 from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.partitioning import partition_of
 from govbus.vocabulary.spec import CatalogSpec, Department, Resource
 
 log = logging.getLogger(__name__)

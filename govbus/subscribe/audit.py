@@ -26,6 +26,11 @@ their hashes.
 
 Chain head: a subscriber reads its department's last event back from the topic when it starts
 (``last_event``), so the chain continues across restarts and machines without local state.
+It reads only the partition the department's key is in: every writer places an event there
+itself (``placement``) and names the partition count it placed it by in the
+``govbus-partitions`` header, so an event found there with today's count is the newest (a later
+one would have been placed there too). Other partitions are read only when the count has
+changed since (the reconciler grows topics) or events without the header are what is found.
 That needs READ (+DESCRIBE) on ``govbus.audit`` besides WRITE; events hold no personal data,
 only who used which resource how much. The chain has one writer per department at a time:
 two subscribers of one department running at once each continue from the head they read and
@@ -43,12 +48,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.errors import ServiceUnavailable
 from govbus.vocabulary.naming import NAMING, Naming
+from govbus.vocabulary.partitioning import partition_of
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
@@ -56,6 +62,10 @@ GENESIS = "0" * 64
 # reader looking for another chain's head skips them unparsed; the department's own chain has
 # none. Events written before it are parsed instead.
 CHAIN_HEADER = "govbus-chain"
+# The Kafka header naming the audit topic's partition count an event was placed by (its
+# partition: its key's under that count); ``last_event`` trusts its home partition only for
+# events placed by the count the topic has now.
+PARTITIONS_HEADER = "govbus-partitions"
 # The settings of a consumer made to read chain heads (``last_event``): it reads the audit
 # partition backwards in small windows, assigning each, and librdkafka prefetches an assigned
 # partition far past the window (up to 100,000 messages; here fetches of up to 10 MB where the
@@ -249,9 +259,9 @@ def _check(msg: Any) -> bool:
     raise AuditError(f"reading {msg.topic()}: {err.str()}")
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
+def _partitions(client: Consumer | Producer, topic: str) -> list[int]:
     try:
-        meta = consumer.list_topics(topic, timeout=_READ_TIMEOUT).topics[topic]
+        meta = client.list_topics(topic, timeout=_READ_TIMEOUT).topics[topic]
     except KafkaException as exc:
         raise AuditError(f"reading {topic}: {exc.args[0].str()}") from None
     if meta.error is not None:
@@ -307,8 +317,11 @@ def _events(msgs: Iterable[Any]) -> list[tuple[int, AuditEvent]]:
     return out
 
 
-def _own_events(msgs: Iterable[Any], department: str, chain: str | None) -> list[AuditEvent]:
-    """The department's audit events of ``chain`` among ``msgs``, in order.
+def _own_events(
+    msgs: Iterable[Any], department: str, chain: str | None
+) -> list[tuple[AuditEvent, int | None]]:
+    """The department's audit events of ``chain`` among ``msgs``, in order, each with the
+    partition count it was placed by (``_placed_by``).
 
     Every writer keys an event by its department, and a component's chain names itself in the
     ``CHAIN_HEADER`` header, so records of other departments and other chains are not parsed
@@ -335,33 +348,84 @@ def _own_events(msgs: Iterable[Any], department: str, chain: str | None) -> list
             )  # fmt: skip
             continue
         if event.department == department and event.chain == chain:
-            out.append(event)
+            out.append((event, _placed_by(msg)))
     return out
+
+
+def placement(
+    client: Consumer | Producer, department: str, topic: str, chain: str | None = None
+) -> dict[str, Any]:
+    """Where the department's next event goes, as produce arguments: the partition its key is
+    in under the topic's partition count now, and the headers naming that count (and the chain,
+    if not the department's own), so ``last_event`` finds it reading that partition only."""
+    count = len(_partitions(client, topic))
+    headers = [(PARTITIONS_HEADER, str(count).encode())]
+    if chain is not None:
+        headers.append((CHAIN_HEADER, chain.encode()))
+    return {"partition": partition_of(department, count), "headers": headers}
 
 
 def last_event(
     consumer: Consumer, department: str, topic: str, batch: int = 50, chain: str | None = None
 ) -> AuditEvent | None:
     """The department's newest audit event (of ``chain``; None: its own), read backwards from
-    each partition's end.
+    the end of the partition its key is in.
 
-    Key partitioning puts a department's events in one partition; all partitions are looked
-    at anyway (the partition count may have grown), and the newest window wins.
+    Key partitioning puts a department's events in that one partition while the topic's
+    partition count stays as it is. An event found there placed by today's count is the newest.
+    None found there is an answer too when every partition's first record was placed by today's
+    count (the count never changed while they were written); otherwise (events of before the
+    ``govbus-partitions`` header, or a topic grown since) every partition is read back and the
+    newest window wins.
     """
-    found: list[AuditEvent] = []
-    for partition in _partitions(consumer, topic):
-        low, high = _watermarks(consumer, topic, partition)
-        end, step = high, batch
-        while end > low:
-            start = max(low, end - step)
-            mine = _own_events(
-                _read_range(consumer, topic, partition, start, end), department, chain
-            )
-            if mine:
-                found.append(mine[-1])
-                break
-            end, step = start, step * 2
+    partitions = _partitions(consumer, topic)
+    count = len(partitions)
+    home = partition_of(department, count)
+    newest, placed_by = _newest_in(consumer, topic, home, department, chain, batch)
+    if newest is not None and placed_by == count:
+        return newest
+    if newest is None and all(
+        _placed_by(first) == count
+        for p in partitions
+        for first in _read_range(consumer, topic, p, *_first_offset(consumer, topic, p))
+    ):
+        return None
+    found = [newest] if newest is not None else []
+    for p in partitions:
+        if p != home and (elsewhere := _newest_in(consumer, topic, p, department, chain, batch)[0]):
+            found.append(elsewhere)
     return max(found, key=lambda e: e.window_end, default=None)
+
+
+def _newest_in(
+    consumer: Consumer, topic: str, partition: int, department: str, chain: str | None, batch: int
+) -> tuple[AuditEvent | None, int | None]:
+    """The newest event of the department's ``chain`` in one partition, read backwards in
+    doubling windows, and the partition count it was placed by (None: not named)."""
+    low, high = _watermarks(consumer, topic, partition)
+    end, step = high, batch
+    while end > low:
+        start = max(low, end - step)
+        mine = _own_events(_read_range(consumer, topic, partition, start, end), department, chain)
+        if mine:
+            return mine[-1]
+        end, step = start, step * 2
+    return None, None
+
+
+def _first_offset(consumer: Consumer, topic: str, partition: int) -> tuple[int, int]:
+    """[low, low + 1): the partition's first record (nothing for an empty partition)."""
+    low, high = _watermarks(consumer, topic, partition)
+    return low, min(low + 1, high)
+
+
+def _placed_by(msg: Any) -> int | None:
+    """The partition count named in a record's ``govbus-partitions`` header, if any."""
+    named = dict(msg.headers() or ()).get(PARTITIONS_HEADER)
+    try:
+        return int(named) if named is not None else None
+    except ValueError:
+        return None
 
 
 def read_audit(

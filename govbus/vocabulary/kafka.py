@@ -246,15 +246,22 @@ def probe(conf: dict[str, Any], timeout: float = 8.0) -> Probe:
 
 
 def produce_and_wait(
-    producer: Producer, topic: str, key: bytes, value: bytes, timeout: float = 30.0
+    producer: Producer,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    timeout: float = 30.0,
+    **placed: Any,
 ) -> str | None:
-    """Produce one record and wait for its acknowledgement: None, or why it failed."""
+    """Produce one record and wait for its acknowledgement: None, or why it failed.
+    ``placed``: ``partition`` and ``headers``, when the caller places the record itself."""
     errors: list[KafkaError] = []
     producer.produce(
         topic,
         key=key,
         value=value,
         on_delivery=lambda err, _msg: errors.append(err) if err else None,
+        **placed,
     )
     if producer.flush(timeout) or errors:
         return errors[0].str() if errors else f"not acknowledged within {timeout:.0f} s"

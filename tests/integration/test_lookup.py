@@ -36,7 +36,6 @@ from govbus.lookup import request as req
 from govbus.lookup.apikeys import issue_keys, read_key
 from govbus.lookup.audit import AuditUnavailable, QueryAuditor
 from govbus.lookup.download import DownloadError, download, manifest_path
-from govbus.lookup.partitioning import partition_of
 from govbus.lookup.ratelimit import RateLimiter
 from govbus.lookup.rights import View
 from govbus.lookup.runner import instance
@@ -48,6 +47,7 @@ from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
 from govbus.vocabulary.config import Settings
 from govbus.vocabulary.naming import LOOKUP
+from govbus.vocabulary.partitioning import partition_of
 from govbus.vocabulary.secrets import read_secret
 from govbus.vocabulary.spec import CatalogSpec, InfoItem
 from producers.publisher import Publisher
@@ -422,6 +422,44 @@ def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_th
         refused.close()
 
 
+def test_first_queries_of_several_departments_at_once_continue_each_chain(
+    world: World,
+) -> None:
+    """A restarted instance continues each department's chain (its head read at the
+    department's first query, in the partition its key is in), also when several departments'
+    first queries come at once: each new event links to its department's last."""
+    lookup_user = world.ex.naming.app_user(LOOKUP)
+    password = read_secret(world.settings.state_dir, lookup_user, "apps")
+    assert password is not None
+    departments = [world.ex.id(label) for label in ("prov", "hr", "civil", "hammer")]
+    context = req.QueryContext("administrative-basis", "CASE-RACE-1", "李娜")
+    view = View("full", ("citizen_id",))
+
+    def auditor() -> QueryAuditor:
+        return QueryAuditor(
+            kafka_clients.producer(world.settings, lookup_user, password),
+            kafka_clients.consumer(world.settings, lookup_user, password, lookup_user),
+            world.ex.naming.audit_topic, "race", "secret",
+        )  # fmt: skip
+
+    async def one_each(a: QueryAuditor) -> list[AuditEvent]:
+        now = dt.datetime.now(CHINA_TZ)
+        return list(await asyncio.gather(*(
+            a.record(d, world.resource, context, ["k"], [], view, now) for d in departments
+        )))  # fmt: skip
+
+    heads: list[AuditEvent] = []
+    for _ in range(3):  # each round a restarted instance
+        a = auditor()
+        try:
+            events = asyncio.run(asyncio.wait_for(one_each(a), 60))
+        finally:
+            a.close()
+        if heads:
+            assert [e.prev_hash for e in events] == [h.hash for h in heads]
+        heads = events
+
+
 def test_download_is_a_snapshot_with_manifest_and_audit(world: World, tmp_path: Path) -> None:
     prov = world.ex.id("prov")
     session = world.ex.session(prov, catalog_version=7)
@@ -438,6 +476,9 @@ def test_download_is_a_snapshot_with_manifest_and_audit(world: World, tmp_path: 
     assert manifest.sha256 == hashlib.sha256(raw).hexdigest()
     saved = json.loads(manifest_path(out).read_text(encoding="utf-8"))
     assert saved["sha256"] == manifest.sha256 and saved["row_count"] == N
+    # Where the time went is said, not written to the manifest.
+    assert list(manifest.phases) == ["read", "chain head", "write", "sha256", "audit"]
+    assert sum(manifest.phases.values()) <= manifest.seconds and "phases" not in saved
     assert sum(o["to"] for o in saved["offsets"].values()) == N  # the stated offsets
     events = read_audit(world.settings, prov, world.ex.naming)
     assert verify_chain(events) == []

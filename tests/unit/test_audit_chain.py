@@ -10,6 +10,7 @@ import pytest
 from govbus.subscribe.audit import (
     CHAIN_HEADER,
     GENESIS,
+    PARTITIONS_HEADER,
     AuditEvent,
     GrantRef,
     _own_events,
@@ -198,7 +199,20 @@ def test_a_chain_head_read_skips_other_keys_and_other_chains_unparsed(
     monkeypatch.setattr(
         AuditEvent, "from_json", staticmethod(lambda data: parsed.append(data) or real(data))
     )
-    assert _own_events(msgs, "civil", None) == own
+
+    def events(department: str, chain: str | None) -> list[AuditEvent]:
+        return [e for e, _placed_by in _own_events(msgs, department, chain)]
+
+    assert events("civil", None) == own
     assert len(parsed) == 3  # the header-less records under civil's key, and nothing else
-    assert _own_events(msgs, "civil", "lookup:a") == lookups
-    assert _own_events(msgs, "tax", None) == other
+    assert events("civil", "lookup:a") == lookups
+    assert events("tax", None) == other
+
+
+def test_a_chain_head_read_notes_the_partition_count_each_event_was_placed_by() -> None:
+    events = chain("civil", [1, 2, 3])
+    named, unnamed, garbled = (_Msg("civil", e.to_json()) for e in events)
+    named._headers = [(PARTITIONS_HEADER, b"6")]
+    garbled._headers = [(PARTITIONS_HEADER, b"six")]  # anyone may write here: not trusted
+    placed = _own_events([named, unnamed, garbled], "civil", None)
+    assert placed == [(events[0], 6), (events[1], None), (events[2], None)]

@@ -19,13 +19,13 @@ from govbus.lookup import apikeys, decode_pool
 from govbus.lookup.decode_pool import CHUNK, cell, csv_texts, decoded_rows
 from govbus.lookup.download import columns, sha256_of, write_csv, write_parquet, write_xlsx
 from govbus.lookup.errors import LookupRefused
-from govbus.lookup.partitioning import partition_of
 from govbus.lookup.ratelimit import RateLimiter
 from govbus.lookup.rights import View
 from govbus.lookup.runner import settle_collector
 from govbus.lookup.store import PartitionState, ResourceState
 from govbus.vocabulary import wire
 from govbus.vocabulary.clock import CHINA_TZ
+from govbus.vocabulary.partitioning import partition_of
 from govbus.vocabulary.spec import CatalogSpec, InfoItem
 from tests.factories import PROVIDER, person_resource
 
