@@ -363,7 +363,16 @@ def test_a_worker_killed_mid_stream_loses_no_dispute_and_replays_one_commit_inte
             assert time.monotonic() < deadline, ns.worker_logs()
             time.sleep(0.2)
         checked_before = ns.checked(ports[0])
-        time.sleep(REPLAY_WINDOW)
+        # Copies keep coming through the window, the last few hundred just before the kill, so
+        # the worker is still checking when it dies (a machine fast enough had checked all it
+        # was sent before the window ended: CI of the eighth session).
+        window_end = time.monotonic() + REPLAY_WINDOW
+        while time.monotonic() < window_end and sent < n_records - 600:
+            time.sleep(0.1)
+            obs.observe(code, copies[sent : sent + 60])
+            sent += 60
+        obs.observe(code, copies[sent : sent + 300])
+        sent += 300
         checked_at_kill = ns.checked(ports[0])
         first.send_signal(signal.SIGKILL)
         first.wait()
