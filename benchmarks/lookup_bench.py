@@ -60,7 +60,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from govbus.broker import admin as kafka_admin
 from govbus.catalog.yaml_io import dump_yaml
 from govbus.lookup.apikeys import issue_keys, read_key
-from govbus.lookup.download import latest_values, stated_offsets
+from govbus.lookup.download import SNAPSHOT_READ_CONFIG, latest_values, stated_offsets
 from govbus.lookup.rights import View
 from govbus.lookup.store import ResourceState
 from govbus.reconcile.desired import desired_state
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         session = DepartmentSession(
             settings, dept.id, secrets(dept.id), spec, catalog_version=1, naming=naming
         )
-        consumer = session.consumer("bench-raw", **{"enable.partition.eof": True})
+        consumer = session.consumer("bench-raw", **SNAPSHOT_READ_CONFIG)  # as the download
         started = time.perf_counter()
         offsets = stated_offsets(consumer, topic)
         latest = latest_values(consumer, topic, offsets)
