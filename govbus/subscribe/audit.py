@@ -72,7 +72,8 @@ PARTITIONS_HEADER = "govbus-partitions"
 # caller's consumer reads a whole topic), all of which is fetched and discarded per window.
 # With so short a queue librdkafka pauses fetching for ``fetch.queue.backoff.ms`` (1 s) each
 # time it fills, and a fetch at the partition's end waits ``fetch.wait.max.ms`` (0.5 s) at the
-# broker: scanning past 100,000 events of other chains took 46.6 s; without both waits 1.5 s.
+# broker: scanning past 100,000 events of other chains took 46.6 s; without both waits 1.2 and
+# 1.5 s in two measurements then, 0.41 s on a faster machine later (docs/lookup.md).
 HEAD_READER_CONFIG: dict[str, Any] = {
     "enable.partition.eof": True,
     "queued.min.messages": 1000,
