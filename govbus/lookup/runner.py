@@ -87,6 +87,7 @@ def instance(
             "client.id": f"{user}@{advertised}",
             "partition.assignment.strategy": "range",
             "enable.partition.eof": True,
+            **kafka_clients.WHOLE_TOPIC_FETCHES,  # it loads its partitions whole
         },
     )
     admin = AdminClient(kafka_clients.client_config(settings, user, password))

@@ -159,6 +159,16 @@ def admin_client(settings: Settings, bootstrap: str | None = None) -> AdminClien
     return AdminClient(admin_config(settings, bootstrap))
 
 
+# Consumer settings for reading topics whole (a download's snapshot, the lookup service's load
+# at start and after a rebalance): fetches of up to 10 MB a partition instead of librdkafka's
+# 1 MB. Measured with 1,000,000 records: a download's read 7.0 -> 5.9 s (uncompressed), the
+# lookup service's start + load 8.2 -> 3.3 s (lz4; docs/lookup.md).
+WHOLE_TOPIC_FETCHES: dict[str, Any] = {
+    "max.partition.fetch.bytes": 10 * 2**20,
+    "fetch.max.bytes": 100 * 2**20,
+}
+
+
 def producer(settings: Settings, username: str, password: str, **extra: Any) -> Producer:
     """An idempotent, acks=all producer: nothing acknowledged is lost or duplicated.
 
