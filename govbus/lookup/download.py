@@ -43,11 +43,10 @@ from govbus.share.requests import ShareGrant
 from govbus.subscribe.audit import (
     GENESIS,
     HEAD_READER_CONFIG,
-    AuditError,
     AuditEvent,
     GrantRef,
     last_event,
-    placement,
+    write_event,
 )
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary.clock import CHINA_TZ
@@ -469,14 +468,7 @@ def _audit(
     ).sealed()
     producer = session.producer()
     topic = session.naming.audit_topic
-    try:
-        placed = placement(producer, manifest.department, topic)
-    except AuditError as exc:
-        reason: str | None = str(exc)
-    else:
-        reason = kafka_clients.produce_and_wait(
-            producer, topic, manifest.department.encode(), event.to_json(), **placed
-        )
+    reason = write_event(producer, topic, event)
     if reason is not None:
         raise ServiceUnavailable(
             f"the download's usage audit event was not written to {topic} "

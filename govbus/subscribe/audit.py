@@ -366,6 +366,18 @@ def placement(
     return {"partition": partition_of(department, count), "headers": headers}
 
 
+def write_event(producer: Producer, topic: str, event: AuditEvent) -> str | None:
+    """Append ``event`` (of the department's own chain) where ``placement`` puts it and wait
+    for the broker's acknowledgement: None, or why it was not written."""
+    try:
+        placed = placement(producer, event.department, topic)
+    except AuditError as exc:
+        return str(exc)
+    return kafka_clients.produce_and_wait(
+        producer, topic, event.department.encode(), event.to_json(), **placed
+    )
+
+
 def last_event(
     consumer: Consumer, department: str, topic: str, batch: int = 50, chain: str | None = None
 ) -> AuditEvent | None:

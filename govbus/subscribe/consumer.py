@@ -50,7 +50,7 @@ from typing import Any, get_args
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from govbus.subscribe.audit import GENESIS, AuditError, AuditEvent, GrantRef, last_event, placement
+from govbus.subscribe.audit import GENESIS, AuditEvent, GrantRef, last_event, write_event
 from govbus.subscribe.status import StatusError, VerificationStatus
 from govbus.vocabulary import kafka as kafka_clients
 from govbus.vocabulary import metrics
@@ -648,14 +648,7 @@ class Subscriber:
             case_number=self.case_number,
             end_user=self.end_user,
         ).sealed()
-        try:
-            placed = placement(producer, self.department.id, self.audit_topic)
-        except AuditError as exc:
-            reason: str | None = str(exc)
-        else:
-            reason = kafka_clients.produce_and_wait(
-                producer, self.audit_topic, self.department.id.encode(), event.to_json(), **placed
-            )
+        reason = write_event(producer, self.audit_topic, event)
         if reason is not None:
             raise SubscribeError(
                 f"department {self.department.id}: usage audit event for {self.resource.code} "
