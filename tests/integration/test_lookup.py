@@ -372,22 +372,25 @@ def test_every_query_is_in_the_audit_chain_with_the_key_hashed(
     assert f"OK {hr}:" in out and "case CASE-AUDIT-1 end user 李娜" in out
 
 
+def lookup_auditor(world: World, topic: str, instance: str) -> QueryAuditor:
+    """A QueryAuditor of instance ``instance`` writing to ``topic`` as the lookup service's
+    user, as `govbus lookup serve` makes it (secret "secret")."""
+    lookup_user = world.ex.naming.app_user(LOOKUP)
+    password = read_secret(world.settings.state_dir, lookup_user, "apps")
+    assert password is not None
+    return QueryAuditor(
+        kafka_clients.producer(world.settings, lookup_user, password),
+        kafka_clients.consumer(world.settings, lookup_user, password, lookup_user),
+        topic, instance, "secret",
+    )  # fmt: skip
+
+
 def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_the_query(
     world: World,
 ) -> None:
     """Each event returns once acknowledged, linked to the one before (also after an idle
     pause), and one the broker refuses (a topic the service may not write) raises instead of
     answering."""
-    lookup_user = world.ex.naming.app_user(LOOKUP)
-    password = read_secret(world.settings.state_dir, lookup_user, "apps")
-    assert password is not None
-
-    def auditor(topic: str) -> QueryAuditor:
-        return QueryAuditor(
-            kafka_clients.producer(world.settings, lookup_user, password),
-            kafka_clients.consumer(world.settings, lookup_user, password, lookup_user),
-            topic, "probe", "secret",
-        )  # fmt: skip
 
     context = req.QueryContext("administrative-basis", "CASE-ACK-1", "李娜")
     view = View("full", ("citizen_id",))
@@ -403,7 +406,7 @@ def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_th
         )
         return first, second
 
-    written = auditor(world.ex.naming.audit_topic)
+    written = lookup_auditor(world, world.ex.naming.audit_topic, "probe")
     try:
         first, second = asyncio.run(asyncio.wait_for(two_with_a_pause(written), 30))
     finally:
@@ -412,7 +415,8 @@ def test_an_audit_event_is_awaited_until_acknowledged_and_a_refused_one_fails_th
     stored = {e.hash for _, e in read_audit(world.settings, prov, world.ex.naming)}
     assert {first.hash, second.hash} <= stored
 
-    refused = auditor(world.ex.naming.resource_topic(world.resource))  # read-only for it
+    read_only = world.ex.naming.resource_topic(world.resource)  # the service may only read it
+    refused = lookup_auditor(world, read_only, "probe")
     try:
         with pytest.raises(AuditUnavailable, match=r"not written to .*the query is not answered"):
             asyncio.run(asyncio.wait_for(refused.record(
@@ -428,19 +432,9 @@ def test_first_queries_of_several_departments_at_once_continue_each_chain(
     """A restarted instance continues each department's chain (its head read at the
     department's first query, in the partition its key is in), also when several departments'
     first queries come at once: each new event links to its department's last."""
-    lookup_user = world.ex.naming.app_user(LOOKUP)
-    password = read_secret(world.settings.state_dir, lookup_user, "apps")
-    assert password is not None
     departments = [world.ex.id(label) for label in ("prov", "hr", "civil", "hammer")]
     context = req.QueryContext("administrative-basis", "CASE-RACE-1", "李娜")
     view = View("full", ("citizen_id",))
-
-    def auditor() -> QueryAuditor:
-        return QueryAuditor(
-            kafka_clients.producer(world.settings, lookup_user, password),
-            kafka_clients.consumer(world.settings, lookup_user, password, lookup_user),
-            world.ex.naming.audit_topic, "race", "secret",
-        )  # fmt: skip
 
     async def one_each(a: QueryAuditor) -> list[AuditEvent]:
         now = dt.datetime.now(CHINA_TZ)
@@ -450,7 +444,7 @@ def test_first_queries_of_several_departments_at_once_continue_each_chain(
 
     heads: list[AuditEvent] = []
     for _ in range(3):  # each round a restarted instance
-        a = auditor()
+        a = lookup_auditor(world, world.ex.naming.audit_topic, "race")
         try:
             events = asyncio.run(asyncio.wait_for(one_each(a), 60))
         finally:
